@@ -1,0 +1,79 @@
+"""`repro` — reproduce the result tables of iCT and sLCT, row by row.
+
+Each subcommand lives in repro/commands/<name>.py (HELP, add_arguments, run); this file only
+dispatches, so `repro --help` stays fast and a missing optional piece breaks one command only.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from repro.io import ReproError
+
+# Order is the order `repro --help` lists them in.
+COMMANDS = [
+    ("run", "train a row, evaluate it, record the result and print its table (the default job)"),
+    ("train", "train a row (resumes from its run directory)"),
+    ("eval", "sample a checkpoint and score it with the row's protocol"),
+    ("list", "every row with its claim, training key and status"),
+    ("show", "one row's recipe and operative config"),
+    ("tables", "render tables/*.md from the registry (--check: fail when stale)"),
+    ("verify", "re-check a result record against its checkpoint"),
+    ("data", "prepare datasets and the VAE latent cache"),
+    ("fetch", "download assets (VAE, Inception weights) into REPRO_CACHE, on a machine with internet"),
+    ("submit", "send rows to SLURM through submitit"),
+    ("status", "state of submitted jobs"),
+    ("cancel", "cancel submitted jobs"),
+]
+
+EPILOG = """\
+rows are named by their path under gin/ without .gin, e.g. slct/t2c/cauchy; `repro list` shows them.
+the default job:   repro run demo/digits
+environment:       REPRO_CACHE (assets), REPRO_DATA (prepared data), REPRO_RUNS (run dirs),
+                   REPRO_TABLES (results registry and tables)
+"""
+
+
+def _load(name):
+    return importlib.import_module(f"repro.commands.{name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="repro", description=__doc__.splitlines()[0].split("—", 1)[1].strip().capitalize(),
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, default_help in COMMANDS:
+        try:
+            mod = _load(name)
+        except ModuleNotFoundError as e:
+            if e.name != f"repro.commands.{name}":
+                raise
+            continue
+        help_ = getattr(mod, "HELP", default_help)
+        p = sub.add_parser(name, help=help_, description=getattr(mod, "DESCRIPTION", help_),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except ReproError as e:
+        print(f"repro {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"repro {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
