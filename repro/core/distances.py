@@ -1,0 +1,84 @@
+"""Metric functions d(x, y) of SPEC 1.5, per sample.
+
+Every function takes (x, y, c, reduction) and returns a (B,) fp32 tensor. With r = x − y:
+reduction 'sum' uses s = ||r||² (the papers' formulas), 'mean' uses s = ||r||²/D (LCT code;
+switch loss_reduction in SPEC 6). Work is done in fp32 because bf16 squares of small
+residuals lose most of their bits.
+"""
+from __future__ import annotations
+
+import torch
+
+from repro.io import ReproError
+
+DISTANCES: dict = {}
+
+
+def register(name: str):
+    def deco(fn):
+        DISTANCES[name] = fn
+        return fn
+    return deco
+
+
+def squared_norm(x: torch.Tensor, y: torch.Tensor, reduction: str = "sum") -> torch.Tensor:
+    r = (x.float() - y.float()).flatten(1)
+    s = r.pow(2).sum(dim=1)
+    if reduction == "sum":
+        return s
+    if reduction == "mean":
+        return s / r.shape[1]
+    raise ValueError(f"LossSpec.reduction={reduction!r}: unknown; use 'sum' or 'mean'")
+
+
+@register("l2")
+def l2(x, y, c=None, reduction="sum"):
+    """s (sLCT Table 2c 'L2'); c is unused."""
+    return squared_norm(x, y, reduction)
+
+
+@register("pseudo_huber")
+def pseudo_huber(x, y, c, reduction="sum"):
+    """sqrt(s + c²) − c (iCT sec. 3.3; sLCT eq. 7). Also the paper's Table-2c 'Huber' row:
+    the LCT code's `huber` is this function (SPEC 1.5)."""
+    s = squared_norm(x, y, reduction)
+    return torch.sqrt(s + c**2) - c
+
+
+@register("huber")
+def huber(x, y, c, reduction="sum"):
+    """True Huber on a = sqrt(s): a²/2 if a ≤ c, else c(a − c/2).
+
+    Not used by any paper row — sLCT's 'Huber' row is pseudo_huber (SPEC 1.5); kept for
+    completeness. The linear branch takes sqrt(max(s, c²)) so its gradient stays finite at s=0.
+    """
+    s = squared_norm(x, y, reduction)
+    a = torch.sqrt(torch.clamp(s, min=c**2))
+    return torch.where(s <= c**2, 0.5 * s, c * (a - 0.5 * c))
+
+
+@register("cauchy")
+def cauchy(x, y, c, reduction="sum"):
+    """log(1 + s/(2c²)) (sLCT eq. 6); the code's log(0.5·mse + c²) − 2 log c is the same."""
+    s = squared_norm(x, y, reduction)
+    return torch.log1p(s / (2.0 * c**2))
+
+
+@register("geman_mcclure")
+def geman_mcclure(x, y, c, reduction="sum"):
+    """2s/(s + 4c²) (sLCT eq. 8)."""
+    s = squared_norm(x, y, reduction)
+    return 2.0 * s / (s + 4.0 * c**2)
+
+
+class MissingDependencyError(ReproError, NotImplementedError):
+    """A row needs a package or weights this environment does not have."""
+
+
+@register("e_latent_lpips")
+def e_latent_lpips(x, y, c=None, reduction="mean"):
+    """E-LatentLPIPS (sLCT Table 2c) needs a pretrained latent VGG we cannot fetch offline."""
+    raise MissingDependencyError(
+        "LossSpec.distance='e_latent_lpips': needs the package `elatentlpips` and its pretrained "
+        "weights (ELatentLPIPS(encoder='sd15', augment=None)), which are not available here; "
+        "install them and add an adapter in repro/core/distances.py, or choose another distance")
