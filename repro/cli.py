@@ -41,7 +41,7 @@ def _load(name):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="repro", description=__doc__.splitlines()[0].split("—", 1)[1].strip().capitalize(),
+        prog="repro", description="Reproduce the result tables of iCT (Song & Dhariwal 2023) and sLCT (Dao et al. 2025), row by row.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, default_help in COMMANDS:

@@ -138,6 +138,8 @@ class RuntimeSpec:
     fused_optim: bool = True
     log_every: int = 100
     ckpt_every: int = 5000
+    keep_ckpts: int = 2              # older step checkpoints are pruned
+    micro_batch: Optional[int] = None  # per-process micro-batch; gradient accumulation fills the rest
     device: str = "auto"
 
 

@@ -1,0 +1,22 @@
+"""Arguments shared by the commands that load rows."""
+
+
+def add_row_args(p, many: bool = True):
+    if many:
+        p.add_argument("rows", nargs="+", metavar="ROW", help="row ids or globs, e.g. demo/digits/nfe1 or 'slct/t2*'")
+    else:
+        p.add_argument("row", metavar="ROW", help="row id, e.g. slct/t2c/cauchy")
+    p.add_argument("--smoke", action="store_true",
+                   help="shrink the row to a tiny network, synthetic data and 2 steps (gin/smoke.gin)")
+    p.add_argument("--set", action="append", default=[], metavar="BINDING",
+                   help="extra gin binding applied last, e.g. --set 'TrainSpec.total_steps=100' (repeatable)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.add_argument("--runs", default=None, help="run directories root (default $REPRO_RUNS or ./runs)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def load_rows(args):
+    from repro.rows import expand, load_row
+
+    ids = expand(args.rows) if hasattr(args, "rows") else [args.row]
+    return [load_row(i, overrides=args.set, smoke=args.smoke) for i in ids]

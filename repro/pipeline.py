@@ -1,0 +1,129 @@
+"""Train → evaluate → record, for one or more rows: what `repro run` does.
+
+Rows that share a training key train once; each row is then evaluated with its own sampler and
+protocol and gets its own record.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from repro.io import ReproError
+from repro.specs import Row
+
+DEMO_METRICS = ("w2_pixels", "fd_pixels")
+
+
+def runs_root(override=None) -> Path:
+    return Path(override or os.environ.get("REPRO_RUNS", "runs"))
+
+
+def run_dir_for(row: Row, root=None) -> Path:
+    return runs_root(root) / row.training_key
+
+
+def evaluate_row(row: Row, f, out_dir, num=None, device="cpu", progress=True, seed=None) -> dict:
+    """Sample `f` with the row's sampler and score it with the row's protocol."""
+    import dataclasses
+
+    from repro.data import open_train_set
+    from repro.eval.evaluate import evaluate
+
+    spec = row.eval if seed is None else dataclasses.replace(row.eval, seed=seed)
+    data = open_train_set(row.data)
+    real = _real_images(row, data) if spec.metric in DEMO_METRICS else None
+    decode = (lambda x: data.decode(x)) if row.data.latent or row.data.name == "digits" else None
+    return evaluate(f, spec, data.shape, out_dir, decode=decode, real=real, num=num, device=device,
+                    progress=progress)
+
+
+def _real_images(row: Row, data):
+    """Held-out real images as uint8 NHWC, through the same decode as the samples."""
+    if row.data.name != "digits":
+        raise ReproError(f"EvalSpec.metric='{row.eval.metric}' needs held-out images; only the 'digits' "
+                         f"dataset provides them; use metric 'fid' for {row.data.name}")
+    from repro.data.toy import DIGITS_LEVELS, digits_split
+
+    _, heldout = digits_split()
+    x = torch.from_numpy(heldout).float().div(DIGITS_LEVELS / 2).sub(1.0).unsqueeze(1)
+    return data.decode(x)
+
+
+def demo_baselines(row: Row, out_dir, device="cpu") -> dict:
+    """Untrained network and real held-out data, scored exactly like the trained model."""
+    from repro.data import open_train_set
+    from repro.eval import demo_metrics
+    from repro.train.build import build_function
+
+    torch.manual_seed(row.train.seed)
+    untrained = build_function(row).to(device).eval()
+    u = evaluate_row(row, untrained, Path(out_dir) / "untrained", device=device, progress=False)
+    data = open_train_set(row.data)
+    real = _real_images(row, data)
+    n = min(len(real), len(data))
+    train_imgs = data.decode(data.batch(torch.arange(n))[0])
+    metric = getattr(demo_metrics, row.eval.metric)
+    return {f"{row.eval.metric}_untrained": u["metrics"][row.eval.metric],
+            f"{row.eval.metric}_heldout_baseline": float(metric(train_imgs[:n], real[:n]))}
+
+
+def run_rows(rows: list[Row], max_steps=None, num=None, runs=None, tables=None, record=True,
+             device=None, progress=True, log=print) -> list[dict]:
+    from repro.train import load_for_eval, train_row
+    from repro.train.loop import resolve_device
+
+    dev = resolve_device(device or "auto")
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        groups.setdefault(r.training_key, []).append(r)
+    results = []
+    for key, members in groups.items():
+        run_dir = run_dir_for(members[0], runs)
+        log(f"== training {key} for {', '.join(r.id for r in members)} -> {run_dir}")
+        t0 = time.perf_counter()
+        train_row(members[0], run_dir, max_steps=max_steps, progress=progress, device=str(dev))
+        log(f"   trained in {time.perf_counter() - t0:.1f} s")
+        for row in members:
+            out = run_dir / "eval" / row.id.replace("/", "__")
+            f = load_for_eval(run_dir, row, device=dev)
+            t1 = time.perf_counter()
+            res = evaluate_row(row, f, out, num=num, device=dev, progress=progress)
+            ours = dict(res["metrics"])
+            if row.eval.metric in DEMO_METRICS:
+                ours.update(demo_baselines(row, out, device=dev))
+            log(f"   {row.id}: {_fmt(ours)}  ({time.perf_counter() - t1:.1f} s; grid {out / 'grid.png'})")
+            entry = {"row": row, "ours": ours, "protocol": res["protocol"], "run_dir": run_dir,
+                     "eval_dir": out}
+            if record:
+                entry["record_path"] = write_result(row, run_dir, res, ours, tables)
+            results.append(entry)
+    return results
+
+
+def write_result(row: Row, run_dir, res, ours, tables=None) -> Path:
+    from repro.registry import make_record, write_record
+    from repro.train.checkpoint import checkpoints, load_checkpoint
+
+    ckpt = checkpoints(run_dir)[0]
+    state = load_checkpoint(ckpt, row.training_key)
+    wall = float(state.get("wall_s", 0.0))
+    world = int(state.get("world", 1))
+    on_gpu = torch.cuda.is_available()
+    training = {"wall_s": wall, "steps": int(state["step"]), "total_steps": row.total_steps,
+                "gpu_hours": wall * world / 3600.0 if on_gpu else 0.0, "processes": world}
+    rec = make_record(row, ours, res["protocol"], ckpt, training,
+                      extra={"throughput": res.get("throughput"), "runtime": _asdict(row.runtime)})
+    return write_record(rec, tables)
+
+
+def _asdict(x):
+    import dataclasses
+
+    return dataclasses.asdict(x)
+
+
+def _fmt(d: dict) -> str:
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in d.items())

@@ -1,0 +1,43 @@
+"""Load a checkpoint for evaluation: the row's network with the EMA weights it evaluates."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from repro.io import ReproError
+from repro.specs import Row
+from repro.train.checkpoint import checkpoints, load_checkpoint
+
+
+def resolve_ckpt(path) -> Path:
+    """A checkpoint file, or a run directory (its newest checkpoint)."""
+    path = Path(path)
+    if path.is_dir():
+        found = checkpoints(path)
+        if not found:
+            raise ReproError(f"{path}: run directory has no checkpoints (ckpt/step-*.pt)")
+        return found[0]
+    return path
+
+
+def load_for_eval(ckpt, row: Row, device="cpu", which: str = "ema") -> torch.nn.Module:
+    """The consistency function of `row` with the weights of `ckpt` (EMA `row.eval.ema` by default)."""
+    from repro.train.build import build_function
+
+    path = resolve_ckpt(ckpt)
+    state = load_checkpoint(path, row.training_key)
+    f = build_function(row)
+    weights = state["model"]
+    if which == "ema":
+        emas = state.get("ema", {})
+        key = next((k for k in emas if abs(float(k) - row.eval.ema) < 1e-12), None)
+        if key is None:
+            raise ReproError(f"{path}: has no EMA {row.eval.ema} (it has {sorted(emas) or 'none'}); "
+                             f"set EvalSpec.ema to one of them")
+        weights = {**weights, **emas[key]}
+    missing, unexpected = f.load_state_dict(weights, strict=False)
+    if unexpected or [m for m in missing if m in dict(f.named_parameters())]:
+        raise ReproError(f"{path}: weights do not fit the row's network (missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]})")
+    return f.to(device).eval()

@@ -1,0 +1,247 @@
+"""The training loop: one function, in sections (EDM's training_loop.py is the model).
+
+Bit-exact resume without saving RNG state: every random draw of step k comes from generators
+seeded by (seed, k) — the data order from (seed, epoch) — so a run restarted from the checkpoint
+of step k draws exactly what the uninterrupted run drew. Data-parallel ranks draw the whole
+global batch's noise and time indices from the same generator and keep their slice, so a
+W-process run computes the same gradient as a 1-process run with the same global batch.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from repro.io import ReproError, atomic_write_json, atomic_write_text
+from repro.specs import Row
+from repro.train import build
+from repro.train.checkpoint import load_latest, save_checkpoint
+
+_checkpoint_requested = threading.Event()
+_checkpoint_saved = threading.Event()
+
+
+def request_checkpoint() -> None:
+    """Ask the running loop to checkpoint after the current step and return (SLURM preemption)."""
+    _checkpoint_saved.clear()
+    _checkpoint_requested.set()
+
+
+def wait_checkpoint_saved(timeout: float) -> bool:
+    return _checkpoint_saved.wait(timeout)
+
+
+class CheckpointRequested(Exception):
+    """Raised out of train_row after it saved a checkpoint because request_checkpoint() was called."""
+
+
+def _mix(*xs: int) -> int:
+    """A 63-bit seed from integers (splitmix64 steps), so (seed, k) pairs never collide in practice."""
+    h = 0x9E3779B97F4A7C15
+    for x in xs:
+        h = (h ^ (int(x) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+        h ^= h >> 31
+    return h & 0x7FFFFFFFFFFFFFFF
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _dist():
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class _Order:
+    """Epoch-wise shuffled indices (drop_last, like the LCT DistributedSampler), pure in step."""
+
+    def __init__(self, n: int, batch: int, seed: int):
+        self.n, self.batch, self.seed = n, batch, seed
+        self.per_epoch = max(n // batch, 1)
+        self._epoch, self._perm = None, None
+
+    def indices(self, step: int) -> torch.Tensor:
+        epoch, k = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(_mix(self.seed, 1, epoch))
+            self._perm, self._epoch = torch.randperm(self.n, generator=g), epoch
+        idx = torch.arange(k * self.batch, (k + 1) * self.batch) % self.n
+        return self._perm[idx]
+
+
+def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = True,
+              device: str | None = None) -> Path:
+    """Train `row` in `run_dir` until step min(K, max_steps); resumes from its checkpoints."""
+    run_dir = Path(run_dir)
+    rank, world = _dist()
+    rt = row.runtime
+    dev = resolve_device(device or rt.device)
+    total = row.total_steps
+    stop = min(total, max_steps) if max_steps else total
+
+    # Data, network, optimiser, EMA, objective.
+    from repro.data import open_train_set
+    from repro.nn.ema import EMA
+
+    data = open_train_set(row.data)
+    f = build.build_function(row).to(dev)
+    if rt.channels_last and dev.type == "cuda":
+        f = f.to(memory_format=torch.channels_last)
+    opt = build.build_optimizer(row, f.parameters(), fused=rt.fused_optim and dev.type == "cuda")
+    ema = EMA(f, row.train.ema_rates)
+    objective = build.build_objective(row)
+    dim = build.data_dim(data.shape)
+    if dev.type == "cuda" and rt.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    # Resume.
+    state, ckpt_path = load_latest(run_dir, row.training_key)
+    step, wall = 0, 0.0
+    if state is not None:
+        f.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        ema.load_state_dict(state["ema"])
+        step, wall = int(state["step"]), float(state.get("wall_s", 0.0))
+    elif rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "operative_config.gin", row.operative_config)
+        atomic_write_json(run_dir / "row.json", row.to_dict())
+    if step >= stop:
+        return run_dir
+
+    batch = row.train.batch_size
+    if batch % world:
+        raise ReproError(f"TrainSpec.batch_size={batch} does not split over {world} processes")
+    local = batch // world
+    micro = rt.micro_batch or local
+    if local % micro:
+        raise ReproError(f"RuntimeSpec.micro_batch={micro} does not divide the per-process batch {local}")
+    order = _Order(len(data), batch, row.train.seed)
+    fwd = f
+    step_fn = _make_step(row, f, fwd, opt, ema, objective, data, dim, total, dev, rank, world, local, micro)
+
+    # Loop.
+    log_path = run_dir / "metrics.jsonl"
+    bar = _progress(progress and rank == 0, step, stop)
+    loss_sum = torch.zeros((), device=dev)
+    bad_step = torch.full((), -1, dtype=torch.long, device=dev)
+    window, t0 = 0, time.perf_counter()
+    last_saved = ckpt_path
+    try:
+        while step < stop:
+            loss = step_fn(step, order.indices(step))
+            # Divergence guard without a host sync: remember the first non-finite step on device.
+            finite = torch.isfinite(loss)
+            bad_step = torch.where((bad_step < 0) & ~finite, torch.tensor(step, device=dev), bad_step)
+            loss_sum += torch.where(finite, loss.detach(), torch.zeros_like(loss))
+            step += 1
+            window += 1
+            boundary = step % rt.log_every == 0 or step == stop
+            save = step % rt.ckpt_every == 0 or step == stop or _checkpoint_requested.is_set()
+            if boundary or save:
+                if int(bad_step) >= 0:
+                    raise ReproError(
+                        f"{run_dir}: non-finite loss at step {int(bad_step)}; training stopped; last good "
+                        f"checkpoint: {last_saved or 'none (starts from scratch)'}")
+            if boundary:
+                dt = time.perf_counter() - t0
+                wall += dt
+                mean = float(loss_sum) / max(window, 1)
+                n = build.n_at(row, step - 1, total)
+                rec = dict(step=step, loss=mean, N=n, c=build.c_at(row, n, dim), steps_per_s=window / dt,
+                           wall_s=wall)
+                if rank == 0:
+                    with open(log_path, "a") as fh:
+                        fh.write(json.dumps(rec) + "\n")
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{mean:.4g}", N=n, it_s=f"{window / dt:.1f}")
+                        bar.update(window)
+                loss_sum.zero_()
+                window, t0 = 0, time.perf_counter()
+            if save:
+                if rank == 0:
+                    last_saved = save_checkpoint(run_dir, dict(
+                        step=step, model=f.state_dict(), optimizer=opt.state_dict(), ema=ema.state_dict(),
+                        training_key=row.training_key, spec=json.dumps(row.training_spec(), sort_keys=True),
+                        wall_s=wall + (time.perf_counter() - t0), world=world), keep=rt.keep_ckpts)
+                if _checkpoint_requested.is_set():
+                    _checkpoint_requested.clear()
+                    _checkpoint_saved.set()
+                    raise CheckpointRequested(str(last_saved))
+    finally:
+        if bar is not None:
+            bar.close()
+    return run_dir
+
+
+def _make_step(row, f, fwd, opt, ema, objective, data, dim, total, dev, rank, world, local, micro):
+    """Build the per-step closure: draw, forward, backward, all-reduce, optimiser, EMA."""
+    use_bf16 = row.runtime.bf16 and dev.type == "cuda"
+    flip = row.data.hflip
+    params = [p for p in f.parameters() if p.requires_grad]
+
+    def step_fn(step: int, idx: torch.Tensor) -> torch.Tensor:
+        seed = _mix(row.train.seed, 2, step)
+        g = torch.Generator(device=dev).manual_seed(seed)
+        gcpu = torch.Generator().manual_seed(seed)
+        n = build.n_at(row, step, total)
+        c = build.c_at(row, n, dim)
+        flips = (torch.rand(len(idx), generator=gcpu) < 0.5) if flip else None
+        x0, labels = data.batch(idx, flip_mask=flips)
+        x0 = x0.to(dev, non_blocking=True)
+        labels = labels.to(dev, non_blocking=True) if labels is not None else None
+        # Whole-batch draws on every rank, then this rank's slice (see module docstring).
+        draws = objective.draw(len(x0), n, g, like=x0)
+        lo = rank * local
+        # Dropout masks: a per-(step, rank) seed, restored identically after a resume.
+        torch.manual_seed(_mix(row.train.seed, 3, step, rank))
+        opt.zero_grad(set_to_none=True)
+        total_loss = torch.zeros((), device=dev)
+        for a in range(lo, lo + local, micro):
+            sl = slice(a, a + micro)
+            ctx = torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
+            with ctx:
+                loss, _ = objective(fwd, x0[sl], n, c, g, class_labels=None if labels is None else labels[sl],
+                                    draws={k: v[sl] for k, v in draws.items()})
+            (loss * (micro / local)).backward()
+            total_loss += loss.detach() * (micro / local)
+        if world > 1:
+            _allreduce_mean([p.grad for p in params if p.grad is not None], world)
+            torch.distributed.all_reduce(total_loss)
+            total_loss /= world
+        opt.step()
+        ema.update(f)
+        return total_loss
+
+    return step_fn
+
+
+def _allreduce_mean(grads, world):
+    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+    if not grads:
+        return
+    flat = _flatten_dense_tensors(grads)
+    torch.distributed.all_reduce(flat)
+    flat /= world
+    for g, s in zip(grads, _unflatten_dense_tensors(flat, grads)):
+        g.copy_(s)
+
+
+def _progress(enabled: bool, start: int, stop: int):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=stop, initial=start, desc="train", unit="step", dynamic_ncols=True,
+                disable=os.environ.get("REPRO_NO_PROGRESS") == "1")

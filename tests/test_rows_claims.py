@@ -1,0 +1,68 @@
+"""Every row of SPEC exists, carries the papers' printed numbers, and shares training as SPEC says."""
+import re
+from pathlib import Path
+
+import pytest
+
+from paper_claims import CLAIMS, SHARED
+from repro.rows import all_row_ids, expand, load_row
+
+SLCT_TEXT = Path(__file__).resolve().parents[2] / "shared" / "papers" / "slct-paper.md"
+
+
+def test_every_spec_row_exists():
+    ids = set(all_row_ids())
+    missing = set(CLAIMS) - ids
+    assert not missing, f"rows missing from gin/: {sorted(missing)}"
+    extra = ids - set(CLAIMS) - {"demo/digits/nfe1", "demo/digits/nfe2"}
+    assert not extra, f"rows without a typed claim: {sorted(extra)}"
+    assert len(ids) == 44
+
+
+@pytest.mark.parametrize("row_id", sorted(CLAIMS))
+def test_claim_equals_paper(row_id):
+    fid, precision, recall = CLAIMS[row_id]
+    c = load_row(row_id).claim
+    assert (c.fid, c.precision, c.recall) == (fid, precision, recall)
+
+
+def test_unconfirmed_claims_are_marked():
+    for row_id in ("ict/cifar10/ict/nfe1", "ict/cifar10/ict/nfe2"):
+        assert load_row(row_id).claim.confirmed is False
+    assert load_row("ict/cifar10/ict-deep/nfe1").claim.confirmed is True
+
+
+@pytest.mark.skipif(not SLCT_TEXT.exists(), reason="shared/papers not beside the checkout")
+def test_slct_numbers_appear_in_the_paper_tables():
+    text = SLCT_TEXT.read_text()
+    tables = "\n".join(line for line in text.splitlines() if "FID" in line and "Recall" in line)
+    for row_id, (fid, _, recall) in CLAIMS.items():
+        if not row_id.startswith("slct/"):
+            continue
+        assert f"{fid:.2f}" in tables, (row_id, fid)
+        if recall is not None:
+            assert re.search(rf"{fid:.2f}\s*-?\s*{recall:.2f}", tables) or f"{recall:.2f}" in tables
+
+
+def test_shared_training_keys():
+    keys = {}
+    for group in SHARED:
+        ks = {load_row(r).training_key for r in group}
+        assert len(ks) == 1, f"{group} should share one training key, got {ks}"
+        keys[group[0]] = ks.pop()
+    assert len(set(keys.values())) == len(SHARED), "different groups must not share a key"
+    all_keys = {load_row(i).training_key for i in all_row_ids()}
+    assert len(all_keys) == 27  # SPEC 5.3: 26 paper trainings + the demo
+
+
+def test_evaluation_only_change_keeps_the_key():
+    a = load_row("slct/t2c/cauchy")
+    b = load_row("slct/t2c/cauchy", overrides=["EvalSpec.num_samples = 10", "EvalSpec.sigmas = (80.0, 0.7434)",
+                                               "EvalSpec.nfe = 2", "Claim.nfe = 2"])
+    c = load_row("slct/t2c/cauchy", overrides=["LossSpec.diff_r = 0.3"])
+    assert a.training_key == b.training_key != c.training_key
+
+
+def test_expand_globs():
+    assert expand(["slct/t2d/*"]) == ["slct/t2d/gn", "slct/t2d/in", "slct/t2d/ln", "slct/t2d/nsln", "slct/t2d/rms"]
+    assert expand(["demo/digits"]) == ["demo/digits/nfe1", "demo/digits/nfe2"]
