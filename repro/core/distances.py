@@ -42,7 +42,11 @@ def pseudo_huber(x, y, c, reduction="sum"):
     """sqrt(s + c²) − c (iCT sec. 3.3; sLCT eq. 7). Also the paper's Table-2c 'Huber' row:
     the LCT code's `huber` is this function (SPEC 1.5)."""
     s = squared_norm(x, y, reduction)
-    return torch.sqrt(s + c**2) - c
+    # Same function written as s/(sqrt(s + c²) + c): the literal form cancels catastrophically
+    # in fp32 once s << c², which is the usual regime late in training.
+    if isinstance(c, (int, float)) and c == 0:
+        return torch.sqrt(s)  # the stable form would be 0/0 at s = 0
+    return s / (torch.sqrt(s + c**2) + c)
 
 
 @register("huber")

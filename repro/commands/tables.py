@@ -1,0 +1,37 @@
+"""`repro tables [--check] [--root DIR]`: render tables/*.md from the result records.
+
+Exit codes: 0 written / up to date; 1 (--check) a table is stale or missing, with a unified
+diff on stdout; 2 a record is invalid (the message names the file) or a row file is broken.
+"""
+from __future__ import annotations
+
+HELP = "render tables/*.md from the registry (--check: fail when stale)"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 with a diff when a table is stale or missing")
+    parser.add_argument("--root", metavar="DIR", default=None,
+                        help="registry root holding results/ and the *.md tables "
+                             "(default: $REPRO_TABLES or ./tables)")
+
+
+def run(args) -> int:
+    from repro import tables
+
+    rendered, root = tables.render_registry(args.root)
+    if args.check:
+        diffs = tables.check_tables(rendered, root)
+        for d in diffs:
+            print(d, end="" if d.endswith("\n") else "\n")
+        if diffs:
+            print(f"repro tables: {len(diffs)} of {len(rendered)} tables under {root} are stale "
+                  f"or missing; run `repro tables` and commit them")
+            return 1
+        print(f"repro tables: {len(rendered)} tables under {root} are up to date")
+        return 0
+    changed = tables.write_tables(rendered, root)
+    for path in changed:
+        print(f"wrote {path}")
+    print(f"repro tables: {len(changed)} written, {len(rendered) - len(changed)} unchanged")
+    return 0

@@ -1,0 +1,205 @@
+"""Consistency-training objective (iCT / sLCT) and the LDM-8† diffusion baseline loss."""
+from __future__ import annotations
+
+import torch
+
+from repro.io import ReproError
+
+from .coupling import COUPLINGS
+from .distances import DISTANCES, squared_norm
+from .sigmas import index_probs, karras_sigmas, sample_indices
+from .weighting import WEIGHTINGS, edm_weight
+
+
+def _expand(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return v.reshape(v.shape + (1,) * (x.ndim - v.ndim))
+
+
+def _pick(registry: dict, name: str, field: str):
+    if name not in registry:
+        raise ReproError(f"LossSpec.{field}={name!r}: unknown; choose one of {sorted(registry)}")
+    return registry[name]
+
+
+def _draw_noise(batch: int, like: torch.Tensor, generator) -> torch.Tensor:
+    # A torch.Generator is bound to one device: draw there, then move to the data.
+    dev = generator.device if generator is not None else like.device
+    shape = (batch,) + tuple(like.shape[1:])
+    return torch.randn(shape, generator=generator, device=dev, dtype=torch.float32).to(like.device)
+
+
+def _rng_state(device: torch.device):
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(state, device: torch.device) -> None:
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state(cuda, device)
+
+
+class ConsistencyLoss:
+    """L = E_i[λ(σ_i, σ_{i+1}) · d(f_θ(x0 + σ_{i+1}z, σ_{i+1}), sg f_θ(x0 + σ_i z, σ_i))]
+    (iCT sec. 3; sLCT eq. 4), plus sLCT's small-σ diffusion term (eq. 9) when diff_r > 0.
+
+    The keyword arguments are LossSpec's fields; c (the robust scale) and n (the current N)
+    change during training, so they are call arguments.
+    """
+
+    def __init__(self, distance="cauchy", reduction="mean", weighting="ict", index_sampler="lognormal",
+                 p_mean=-1.1, p_std=2.0, diff_r=0.0, diff_weight=5.0, diff_weighting="edm",
+                 diff_index_rule="code", coupling="none", sigma_min=0.002, sigma_max=80.0, rho=7.0,
+                 sigma_data=0.5, dropout_rng_sync=True):
+        self.distance = _pick(DISTANCES, distance, "distance")
+        self.weighting = _pick(WEIGHTINGS, weighting, "weighting")
+        self.coupling = _pick(COUPLINGS, coupling, "coupling")
+        if reduction not in ("sum", "mean"):
+            raise ReproError(f"LossSpec.reduction={reduction!r}: unknown; use 'sum' or 'mean'")
+        if index_sampler not in ("lognormal", "uniform"):
+            raise ReproError(f"LossSpec.index_sampler={index_sampler!r}: unknown; use 'lognormal' or 'uniform'")
+        if diff_index_rule not in ("code", "paper"):
+            raise ReproError(f"LossSpec.diff_index_rule={diff_index_rule!r}: unknown; use 'code' or 'paper'")
+        if diff_weighting not in ("edm", "none"):
+            raise ReproError(f"LossSpec.diff_weighting={diff_weighting!r}: unknown; use 'edm' or 'none'")
+        if not 0.0 <= diff_r <= 1.0:
+            raise ReproError(f"LossSpec.diff_r={diff_r!r}: must lie in [0, 1]")
+        self.reduction, self.index_sampler = reduction, index_sampler
+        self.p_mean, self.p_std = float(p_mean), float(p_std)
+        self.diff_r, self.diff_weight = float(diff_r), float(diff_weight)
+        self.diff_weighting, self.diff_index_rule = diff_weighting, diff_index_rule
+        self.sigma_min, self.sigma_max, self.rho = float(sigma_min), float(sigma_max), float(rho)
+        self.sigma_data = float(sigma_data)
+        self.dropout_rng_sync = bool(dropout_rng_sync)
+        self._grids: dict = {}
+
+    @classmethod
+    def from_spec(cls, spec) -> "ConsistencyLoss":
+        if spec.objective != "ct":
+            raise ReproError(f"LossSpec.objective={spec.objective!r}: ConsistencyLoss needs 'ct'")
+        names = ("distance", "reduction", "weighting", "index_sampler", "p_mean", "p_std", "diff_r",
+                 "diff_weight", "diff_weighting", "diff_index_rule", "coupling", "sigma_min",
+                 "sigma_max", "rho", "sigma_data", "dropout_rng_sync")
+        return cls(**{k: getattr(spec, k) for k in names})
+
+    def grid(self, n: int, device) -> tuple:
+        """Ascending Karras grid of n points and its index probabilities, cached per (n, device)."""
+        key = (int(n), str(device))
+        if key not in self._grids:
+            sig = karras_sigmas(n, self.sigma_min, self.sigma_max, self.rho)
+            probs = index_probs(self.index_sampler, sig, self.p_mean, self.p_std)
+            self._grids[key] = (sig.to(device), probs)
+        return self._grids[key]
+
+    def diff_mask(self, i: torch.Tensor, n: int) -> torch.Tensor:
+        """Which pairs get the diffusion term; i is the ascending pair index, the student sits at i+1.
+
+        'code': LCT's `indices >= int(N·(1−r))` on the descending index of the student,
+                j = n−2−i (SPEC 1.7).
+        'paper': sLCT eq. 9 "i ≤ int(N·r)" read with i = 1-based ascending index of the point
+                 where f is evaluated (the student, i+2 in 1-based terms).
+        """
+        if self.diff_index_rule == "code":
+            return (n - 2 - i) >= int(n * (1.0 - self.diff_r))
+        return (i + 2) <= int(n * self.diff_r)
+
+    def draw(self, batch: int, n: int, generator=None, like: torch.Tensor = None) -> dict:
+        """The step's random draws: pair indices 'i' then unit noise 'z' shaped like `like`.
+
+        Separate from __call__ so a data-parallel loop can draw the global batch once and hand
+        each rank / micro-batch its slice; both values are per-sample, so slicing is valid.
+        """
+        sigmas, probs = self.grid(n, like.device)
+        i = sample_indices(self.index_sampler, sigmas, batch, generator, probs=probs)
+        return {"i": i, "z": _draw_noise(batch, like, generator)}
+
+    def __call__(self, f, x0: torch.Tensor, n: int, c, generator=None, class_labels=None, draws=None):
+        sigmas, _ = self.grid(n, x0.device)
+        if draws is None:
+            draws = self.draw(x0.shape[0], n, generator, x0)
+        i = draws["i"].to(x0.device)
+        # OT pairs within the batch this call sees (SPEC 1.8: per GPU batch).
+        z = self.coupling(x0, draws["z"].to(x0.device, torch.float32))
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+
+        # Same dropout masks for student and teacher (iCT sec. 3.1). Restoring the state before
+        # the teacher means the teacher replays the student's draws, so the global RNG ends
+        # where a student-only step would leave it. CUDA state is synced too (LCT only did CPU).
+        state = _rng_state(x0.device) if self.dropout_rng_sync else None
+        y = f(x0 + _expand(sigma_next, x0) * z, sigma_next, class_labels)
+        if state is not None:
+            _set_rng_state(state, x0.device)
+        with torch.no_grad():
+            y_ref = f(x0 + _expand(sigma, x0) * z, sigma, class_labels).detach()
+
+        per_sample = self.weighting(sigma, sigma_next) * self.distance(y, y_ref, c, self.reduction)
+        ct = per_sample.mean()
+        zero = torch.zeros((), device=x0.device)
+        diff, n_diff = zero, torch.zeros((), dtype=torch.long, device=x0.device)
+        loss = ct
+        if self.diff_r > 0:
+            # sLCT eq. 9 on the student's output at the pair's higher σ (same forward pass).
+            sel = self.diff_mask(i, n)
+            term = squared_norm(y, x0, self.reduction)
+            if self.diff_weighting == "edm":
+                term = edm_weight(sigma_next, self.sigma_data) * term
+            n_diff = sel.sum()
+            # Mean over the selected samples only; 0 (not NaN) when none is selected (SPEC 1.7).
+            diff = torch.where(sel, term, zero).sum() / n_diff.clamp(min=1)
+            loss = ct + self.diff_weight * diff
+        stats = {"ct": ct.detach(), "diff": diff.detach(), "n_diff": n_diff.detach(),
+                 "sigma_mean": sigma_next.mean().detach()}
+        return loss, stats
+
+
+class DiffusionLoss:
+    """LDM-8† baseline (SPEC 3.4): EDM-weighted Cauchy-type denoising loss.
+
+    σ is uniform over the points of a num_scales Karras grid; per sample
+    λ(σ)·log(1 + mse/(2c²)) with λ = 1/σ² + 1/σ_d², i.e. the LCT code's
+    log(0.5·mse + c²) − 2 log c. The code's weight broadcast (which effectively used the batch
+    mean of λ) is a bug and is not reproduced: each sample gets its own λ.
+    `d` is a denoiser module d(x, sigma, class_labels), e.g. precond.Denoiser.
+    """
+
+    def __init__(self, num_scales=1000, distance="cauchy", reduction="mean", sigma_min=0.002,
+                 sigma_max=80.0, rho=7.0, sigma_data=0.5):
+        self.distance = _pick(DISTANCES, distance, "distance")
+        self.reduction = reduction
+        self.num_scales = int(num_scales)
+        self.sigma_data = float(sigma_data)
+        self.sigmas = karras_sigmas(self.num_scales, sigma_min, sigma_max, rho)
+
+    @classmethod
+    def from_spec(cls, spec) -> "DiffusionLoss":
+        if spec.objective != "diffusion":
+            raise ReproError(f"LossSpec.objective={spec.objective!r}: DiffusionLoss needs 'diffusion'")
+        return cls(spec.num_scales, spec.distance, spec.reduction, spec.sigma_min, spec.sigma_max,
+                   spec.rho, spec.sigma_data)
+
+    def draw(self, batch: int, n=None, generator=None, like: torch.Tensor = None) -> dict:
+        """Grid index 'j' (uniform over all num_scales points) then unit noise 'z'."""
+        dev = generator.device if generator is not None else like.device
+        j = torch.randint(0, self.num_scales, (batch,), generator=generator, device=dev)
+        return {"j": j.to(like.device), "z": _draw_noise(batch, like, generator)}
+
+    def __call__(self, d, x0: torch.Tensor, n=None, c=3.45, generator=None, class_labels=None, draws=None):
+        """n is ignored (no curriculum); it is accepted so the loop calls both losses alike."""
+        if draws is None:
+            draws = self.draw(x0.shape[0], n, generator, x0)
+        sigma = self.sigmas.to(x0.device)[draws["j"].to(x0.device)]
+        z = draws["z"].to(x0.device, torch.float32)
+        y = d(x0 + _expand(sigma, x0) * z, sigma, class_labels)
+        per_sample = edm_weight(sigma, self.sigma_data) * self.distance(y, x0, c, self.reduction)
+        loss = per_sample.mean()
+        return loss, {"diffusion": loss.detach(), "sigma_mean": sigma.mean().detach()}
+
+
+def build_loss(spec):
+    """ConsistencyLoss or DiffusionLoss from a LossSpec, by spec.objective."""
+    if spec.objective == "ct":
+        return ConsistencyLoss.from_spec(spec)
+    if spec.objective == "diffusion":
+        return DiffusionLoss.from_spec(spec)
+    raise ReproError(f"LossSpec.objective={spec.objective!r}: unknown; use 'ct' or 'diffusion'")

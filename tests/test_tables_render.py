@@ -1,0 +1,142 @@
+"""Tables from records the tests write: values in place, paper order, --check stale/fresh."""
+import random
+import sys
+import types
+
+import pytest
+
+from repro import registry, tables
+from repro.cli import main
+from repro.paper_rows import PAPER_ROWS
+from repro.specs import (Claim, CurriculumSpec, DataSpec, EvalSpec, LossSpec, ModelSpec,
+                         OptimSpec, Row, TrainSpec)
+
+
+def _row(row_id, paper, table, label, nfe, data="celebahq256", metric="fid", **nums):
+    return Row(id=row_id, claim=Claim(paper, table, label, nfe, **nums), data=DataSpec(data, 256),
+               model=ModelSpec(), loss=LossSpec(), curriculum=CurriculumSpec(), optim=OptimSpec(),
+               train=TrainSpec(batch_size=128, epochs=1400), eval=EvalSpec(metric=metric))
+
+
+ROWS = [
+    _row("ict/imagenet64/ict/nfe1", "iCT", "imagenet64", "iCT", 1, data="imagenet64",
+         fid=4.02, precision=0.70, recall=0.63),
+    _row("slct/t1/celebahq/ours/nfe1", "sLCT", "1", "Ours", 1, fid=7.27, recall=0.50),
+    _row("slct/t1/celebahq/ldm8dagger", "sLCT", "1", "LDM-8†", 250, fid=8.85),
+    _row("slct/t2a/plus_nsln", "sLCT", "2a", "+ NsLN", 1, fid=7.27, recall=0.50),
+    _row("slct/t2a/ilct", "sLCT", "2a", "iLCT", 1, fid=37.15, recall=0.12),
+    _row("demo/digits/nfe1", "demo", "demo", "CT on digits", 1, data="digits", metric="w2_pixels"),
+]
+BY_ID = {r.id: r for r in ROWS}
+
+
+def _write(root, row_id, ours, date="2025-06-01T00:00:00.000000Z", gpu_hours=12.5):
+    rec = registry.make_record(BY_ID[row_id], ours, {"impl": "clean-fid"}, None,
+                               {"wall_s": 1.0, "gpu_hours": gpu_hours, "steps": 10},
+                               hardware={"device": "test", "count": 1}, extra={"date": date})
+    return registry.write_record(rec, root)
+
+
+def _line(md, *needles):
+    hits = [ln for ln in md.splitlines() if all(n in ln for n in needles)]
+    assert len(hits) == 1, (needles, hits)
+    return [c.strip() for c in hits[0].strip().strip("|").split("|")]
+
+
+@pytest.fixture
+def root(tmp_path):
+    _write(tmp_path, "ict/imagenet64/ict/nfe1", {"fid": 4.20, "precision": 0.65, "recall": 0.64})
+    _write(tmp_path, "slct/t1/celebahq/ours/nfe1", {"fid": 9.99, "recall": 0.40},
+           date="2025-01-01T00:00:00.000000Z")                          # older: not shown
+    _write(tmp_path, "slct/t1/celebahq/ours/nfe1", {"fid": 6.00, "recall": 0.51})
+    _write(tmp_path, "slct/t1/celebahq/ldm8dagger", {"fid": 9.10})
+    _write(tmp_path, "demo/digits/nfe1", {"w2_pixels": 0.1234, "w2_pixels_untrained": 0.9})
+    return tmp_path
+
+
+def test_values_in_place(root):
+    out = tables.render_tables(ROWS, registry.load_records(root), PAPER_ROWS)
+    assert set(out) == {"ict_cifar10.md", "ict_imagenet64.md", "slct_table1.md",
+                        "slct_table2.md", "demo.md"}
+    c = _line(out["ict_imagenet64.md"], "| iCT ")
+    assert c[1:] == ["iCT", "1", "4.02", "4.20", "+0.18", "within tolerance",
+                     "0.70", "0.650", "-0.050", "outside tolerance",
+                     "0.63", "0.640", "+0.010", "within tolerance", "12.5", "2025-06-01", ""]
+    c = _line(out["slct_table1.md"], "| Ours ")
+    assert c[3:11] == ["7.27", "6.00", "-1.27", "within tolerance (better)",
+                       "0.50", "0.510", "+0.010", "within tolerance"]
+    assert c[11:13] == ["1.4K", "128"]
+    c = _line(out["slct_table1.md"], "LDM-8†")
+    assert c[3:11] == ["8.85", "9.10", "+0.25", "within tolerance", "–", "—", "", ""]
+    assert _line(out["slct_table2.md"], "| iLCT")[2:] [:4] == ["37.15", "pending", "", "pending"]
+    c = _line(out["ict_imagenet64.md"], "| PD* ", "| 2 ")
+    assert c[3:7] == ["8.95", "paper only", "", ""]
+    assert "Selection: " + registry.SELECTION_RULE in out["slct_table1.md"]
+    assert "impl=clean-fid" in out["slct_table1.md"]
+
+
+def test_lsun_duplicate_note_and_groups(root):
+    out = tables.render_tables(ROWS, registry.load_records(root), PAPER_ROWS)["slct_table1.md"]
+    lsun = out.split("## LSUN Church 256")[1].split("## FFHQ 256")[0]
+    assert "copy-paste" in _line(lsun, "WaveDiff")[-1]
+    assert _line(lsun, "WaveDiff")[0] == "Pixel diffusion"
+
+
+def test_demo_table_shows_ours_only(root):
+    md = tables.render_tables(ROWS, registry.load_records(root), PAPER_ROWS)["demo.md"]
+    head = _line(md, "| Method")
+    assert head[2:4] == ["W2 (pixels)", "w2_pixels_untrained"] and "paper" not in " ".join(head)
+    assert _line(md, "CT on digits")[2:4] == ["0.1234", "0.9000"]
+
+
+def test_paper_order(root):
+    out = tables.render_tables(ROWS, registry.load_records(root), PAPER_ROWS)
+    t1 = out["slct_table1.md"]
+    assert t1.index("WaveDiff") < t1.index("DIMSUM") < t1.index("LDM-8†") < t1.index("| Ours")
+    t2 = out["slct_table2.md"]
+    assert t2.index("| iLCT") < t2.index("+ NsLN")
+    im = out["ict_imagenet64.md"]
+    assert im.index("Diff-Instruct") < im.index("CT (LPIPS)") < im.index("| iCT ")
+    assert tables.ROW_ORDER.index("slct/t2a/ilct") < tables.ROW_ORDER.index("slct/t2a/plus_nsln")
+
+
+def test_deterministic(root):
+    df = registry.load_records(root)
+    a = tables.render_tables(ROWS, df, PAPER_ROWS)
+    shuffled = ROWS[:]
+    random.Random(0).shuffle(shuffled)
+    b = tables.render_tables(shuffled, df.sample(frac=1, random_state=0), PAPER_ROWS)
+    assert a == b
+
+
+@pytest.fixture
+def fake_rows(monkeypatch):
+    mod = types.ModuleType("repro.rows")
+    mod.all_rows = lambda smoke=False: list(ROWS)
+    monkeypatch.setitem(sys.modules, "repro.rows", mod)
+
+
+def test_check_stale_and_fresh(root, fake_rows, capsys):
+    args = ["tables", "--root", str(root)]
+    assert main(args + ["--check"]) == 1                       # nothing rendered yet
+    assert not list(root.glob("*.md"))                         # --check writes nothing
+    assert main(args) == 0
+    assert (root / "slct_table1.md").is_file()
+    capsys.readouterr()
+    assert main(args + ["--check"]) == 0
+    before = (root / "ict_imagenet64.md").read_text()
+    _write(root, "ict/imagenet64/ict/nfe1", {"fid": 5.55, "precision": 0.7, "recall": 0.6},
+           date="2025-07-01T00:00:00.000000Z")
+    assert main(args + ["--check"]) == 1
+    diff = capsys.readouterr().out
+    assert "+| Direct generation" in diff and "5.55" in diff and "-| Direct generation" in diff
+    assert (root / "ict_imagenet64.md").read_text() == before  # still not written
+    assert main(args) == 0 and main(args + ["--check"]) == 0
+
+
+def test_check_invalid_record_exits_2_naming_it(root, fake_rows, capsys):
+    bad = root / "results" / "slct" / "t2a" / "ilct" / "20250101T000000000000Z-x.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("{not json")
+    assert main(["tables", "--root", str(root), "--check"]) == 2
+    assert str(bad) in capsys.readouterr().err
