@@ -32,12 +32,35 @@ def evaluate_row(row: Row, f, out_dir, num=None, device="cpu", progress=True, se
     from repro.data import open_train_set
     from repro.eval.evaluate import evaluate
 
+    from repro.eval.sample import uniform_class_sampler
+
     spec = row.eval if seed is None else dataclasses.replace(row.eval, seed=seed)
+    if row.loss.objective == "diffusion":
+        # The whole Euler trajectory is one call of the sampler, started at sigma_max * z.
+        f = EulerTrajectory(f, spec.nfe, row.loss)
+        spec = dataclasses.replace(spec, sigmas=(row.loss.sigma_max,))
     data = open_train_set(row.data)
     real = _real_images(row, data) if spec.metric in DEMO_METRICS else None
     decode = (lambda x: data.decode(x)) if row.data.latent or row.data.name == "digits" else None
+    classes = uniform_class_sampler(row.model.label_dim, spec.seed) if row.model.label_dim else None
     return evaluate(f, spec, data.shape, out_dir, decode=decode, real=real, num=num, device=device,
-                    progress=progress)
+                    progress=progress, class_sampler=classes)
+
+
+class EulerTrajectory(torch.nn.Module):
+    """A denoiser run through `steps` Euler steps on the Karras grid (LDM-8† baseline, SPEC 3.4)."""
+
+    def __init__(self, d, steps: int, loss):
+        super().__init__()
+        from repro.core.samplers import diffusion_sigmas
+
+        self.d = d
+        self.sigmas = diffusion_sigmas(steps, loss.sigma_min, loss.sigma_max, loss.rho)
+
+    def forward(self, x, sigma, class_labels=None):
+        from repro.core.samplers import euler_sampler
+
+        return euler_sampler(self.d, x / self.sigmas[0], self.sigmas, class_labels=class_labels)
 
 
 def _real_images(row: Row, data):
@@ -115,7 +138,8 @@ def write_result(row: Row, run_dir, res, ours, tables=None) -> Path:
     training = {"wall_s": wall, "steps": int(state["step"]), "total_steps": row.total_steps,
                 "gpu_hours": wall * world / 3600.0 if on_gpu else 0.0, "processes": world}
     rec = make_record(row, ours, res["protocol"], ckpt, training,
-                      extra={"throughput": res.get("throughput"), "runtime": _asdict(row.runtime)})
+                      extra={"throughput": res.get("throughput"), "runtime": _asdict(row.runtime),
+                             "row_args": {"overrides": list(row.overrides), "smoke": row.smoke}})
     return write_record(rec, tables)
 
 

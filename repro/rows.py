@@ -109,7 +109,7 @@ def load_row(row_id: str, overrides=(), smoke: bool = False) -> Row:
         finally:
             logging.disable(logging.NOTSET)
             gin.clear_config()
-    row = Row(id=row_id, operative_config=operative, **parts)
+    row = Row(id=row_id, operative_config=operative, overrides=tuple(overrides), smoke=bool(smoke), **parts)
     row = _with_switches(row)
     _validate(row, row_file)
     return row

@@ -161,6 +161,8 @@ class Row:
     operative_config: str = ""
     switches: tuple = ()             # ((name, value), ...) paper-vs-code switches in force
     unconfirmed: tuple = ()          # settings this row uses that SPEC marks UNCONFIRMED
+    overrides: tuple = ()            # extra gin bindings applied after the row file (--set)
+    smoke: bool = False              # built with gin/smoke.gin
 
     def training_spec(self) -> dict:
         return {k: dataclasses.asdict(getattr(self, k)) for k in TRAINING_SPECS}

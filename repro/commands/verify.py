@@ -44,7 +44,8 @@ def default_evaluate(record: dict, ckpt_path: Path) -> dict:
     from repro.train import load_for_eval
     from repro.train.loop import resolve_device
 
-    row = load_row(record["row"])
+    args = record.get("row_args") or {}
+    row = load_row(record["row"], overrides=tuple(args.get("overrides", ())), smoke=bool(args.get("smoke", False)))
     warnings = []
     if row.training_key != record["training_key"]:
         warnings.append(f"note: the row's recipe changed since the record (training key "
