@@ -65,6 +65,13 @@ class EulerTrajectory(torch.nn.Module):
 
 def _real_images(row: Row, data):
     """Held-out real images as uint8 NHWC, through the same decode as the samples."""
+    if row.data.name == "synthetic":
+        # Smoke runs: a second synthetic draw stands in for held-out data, so the path runs.
+        from repro.data.toy import synthetic_arrays
+        from repro.data.trainset import pixels_to_model
+
+        raw, _ = synthetic_arrays(data.shape, max(len(data), 2), row.data.latent, seed=1)
+        return data.decode(torch.from_numpy(raw) if row.data.latent else pixels_to_model(raw))
     if row.data.name != "digits":
         raise ReproError(f"EvalSpec.metric='{row.eval.metric}' needs held-out images; only the 'digits' "
                          f"dataset provides them; use metric 'fid' for {row.data.name}")

@@ -1,0 +1,495 @@
+"""Run rows on SLURM through submitit: one training job per training key, then its evaluations.
+
+Jobs
+----
+`plan_jobs(rows, profile, ...)` groups rows by `Row.training_key`. Each key gets ONE `TrainJob`
+(trains the first row of the group; the others share its run dir `RUN_ROOT/<key>/`) and ONE
+`EvalJob` that evaluates every row of the group. The evaluation is a separate job submitted with
+`--dependency=afterok:<train job>` (plus `--kill-on-invalid-dep=yes`, so a failed training
+cancels its evaluation instead of leaving it pending forever). Separate jobs, because training
+wants the profile's N GPUs x M nodes while evaluation wants one GPU; and a requeued (preempted)
+training keeps its job id, so the dependency simply waits. All trainings of one submission are
+one job array (`slurm_array_parallelism` = profile.array_parallelism); evaluations are single
+jobs, since each has its own dependency.
+
+Jobs are pickled by submitit with the row *id* and overrides, not the Row: the job rebuilds the
+Row inside itself with `repro.rows.load_row(row_id, overrides, smoke)`, so the job runs the gin
+files of the checkout it was submitted from, and the pickle stays small and readable.
+
+Multi-GPU: `tasks_per_node = gpus_per_node`, one process per GPU. `setup_distributed()` reads
+rank / world / master from `submitit.JobEnvironment()` and initialises `torch.distributed`
+(NCCL on CUDA, else gloo) before the training function runs.
+
+Preemption and time limits: the checkpoint-request protocol
+-----------------------------------------------------------
+SLURM sends USR2 (`--signal=USR2@signal_delay_s`, and at once on a GraceTime preemption).
+submitit's handler runs *in the main thread* of global rank 0 only, and calls
+`TrainJob.checkpoint()`, then requeues the job and exits. So that the loop can still make
+progress while the handler waits, `TrainJob.__call__` runs the training function in a worker
+thread and the main thread only joins it. The training module (`repro.train`, or `hooks=` for
+tests) provides:
+
+    request_checkpoint() -> None
+        Called from the signal handler (another thread). Must only set a flag (and clear the
+        "saved" event); never block, never touch CUDA.
+    wait_checkpoint_saved(timeout: float) -> bool
+        Blocks until the loop has written the checkpoint asked for, True; False on timeout.
+
+and the loop must, after every optimiser step, check the flag; when set: save a full checkpoint
+(`ckpt/latest.pt`, atomically) for the step just finished, set the "saved" event, and stop
+(raise `CheckpointRequested` or return). Only rank 0 is asked (submitit does not call
+`checkpoint()` on other ranks); rank 0 holds the full replicated state, so its save is enough.
+Other ranks keep training and block in the next all-reduce until the requeue kills them — they
+must not be required to take part in the save (no collective inside the save path).
+`checkpoint()` waits at most `checkpoint_wait_s` (profile; keep it below the partition's
+GraceTime and below `signal_delay_s`). If the hooks are missing or the wait times out, the job
+is still requeued and resumes from the newest periodic checkpoint (only the work since then is
+lost). On restart `train_row` resumes from `ckpt/latest.pt` by itself, so `checkpoint()` returns
+the same call (`DelayedSubmission(self, same args)`).
+
+Registry
+--------
+Every submitted job is one JSON line in `RUN_ROOT/slurm/jobs.jsonl` (O_APPEND, one write per
+line, fsync): job id, kind, training key, rows, submitit folder, dependency. `repro status` and
+`repro cancel` read it; job states come from sacct through submitit's watcher.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import submitit
+
+from repro.io import ReproError
+from repro.profiles import Profile
+
+REGISTRY_NAME = "jobs.jsonl"
+MAX_REQUEUES = 100  # time-limit requeues per job before submitit gives up
+FINISHED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL",
+            "DEADLINE", "PREEMPTED")
+
+
+# ---------------------------------------------------------------------------------------------
+# SLURM reachability
+
+
+def check_slurm(timeout_s: float = 20.0) -> None:
+    """One-line ReproError unless `sbatch` is on PATH and the controller answers `scontrol ping`."""
+    conf = os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")
+    if shutil.which("sbatch") is None or shutil.which("scontrol") is None:
+        raise ReproError("SLURM not reachable: no `sbatch`/`scontrol` on PATH; run on a cluster login node, "
+                         "or start the local test cluster (slurm/cluster.sh up; source its env.sh)")
+    try:
+        p = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise ReproError(f"SLURM not reachable: `scontrol ping` gave no answer in {timeout_s:.0f} s "
+                         f"(SLURM_CONF={conf})") from None
+    out = (p.stdout + p.stderr).strip()
+    if p.returncode != 0 or "UP" not in out:
+        first = out.splitlines()[0] if out else f"exit status {p.returncode}"
+        raise ReproError(f"SLURM not reachable: controller down (`scontrol ping`: {first}; SLURM_CONF={conf})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Executors
+
+
+def executor_parameters(profile: Profile, kind: str = "train", name: str = "repro",
+                        dependency: Optional[str] = None) -> dict:
+    """AutoExecutor.update_parameters() keywords for a job of `kind` ('train' or 'eval')."""
+    train = kind == "train"
+    gpus = profile.gpus_per_node if train else min(1, profile.gpus_per_node)
+    params = dict(
+        name=name,
+        timeout_min=profile.time_min,
+        nodes=profile.nodes if train else 1,
+        tasks_per_node=max(1, gpus),     # one process (DDP rank) per GPU
+        cpus_per_task=profile.cpus_per_task,
+        slurm_signal_delay_s=profile.signal_delay_s,
+        slurm_array_parallelism=profile.array_parallelism,
+    )
+    if gpus:
+        params["gpus_per_node"] = gpus
+    if profile.mem_gb:
+        params["mem_gb"] = profile.mem_gb
+    for key in ("partition", "account", "qos", "constraint"):
+        if getattr(profile, key):
+            params[f"slurm_{key}"] = getattr(profile, key)
+    if profile.setup:
+        params["slurm_setup"] = list(profile.setup)
+    if dependency:
+        params["slurm_additional_parameters"] = {"dependency": dependency, "kill_on_invalid_dep": "yes"}
+    return params
+
+
+def make_executor(profile: Profile, folder, kind: str = "train", name: str = "repro",
+                  dependency: Optional[str] = None, dry_run: bool = False, **overrides) -> submitit.AutoExecutor:
+    """A slurm AutoExecutor for `profile`; `overrides` are extra update_parameters() keywords.
+
+    dry_run builds it without a cluster (submitit refuses to when `srun` is missing), for
+    printing the sbatch file only.
+    """
+    folder = Path(folder)
+    params = {**executor_parameters(profile, kind, name, dependency), **overrides}
+    patch = contextlib.nullcontext()
+    if dry_run:
+        from unittest import mock
+
+        from submitit.slurm.slurm import SlurmExecutor
+        patch = mock.patch.object(SlurmExecutor, "affinity", classmethod(lambda cls: 1))
+    try:
+        with patch:
+            # A row's K steps can span many time-limit windows; submitit's default allows 3 requeues.
+            ex = submitit.AutoExecutor(folder=folder / "%j", cluster="slurm", slurm_max_num_timeout=MAX_REQUEUES)
+            ex.update_parameters(**params)
+    except (ValueError, RuntimeError) as e:
+        raise ReproError(f"{profile.path or profile.name}: submitit rejected the parameters: "
+                         f"{str(e).splitlines()[0]}") from None
+    return ex
+
+
+def sbatch_text(executor: submitit.AutoExecutor, array_size: int = 1) -> str:
+    """The sbatch file submitit would submit for this executor (an array of `array_size`)."""
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    inner = executor._executor
+    params = dict(inner.parameters)
+    if array_size > 1:
+        params["map_count"] = array_size
+    return _make_sbatch_string(command=inner._submitit_command_str, folder=inner.folder, **params)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inside the job
+
+
+def setup_distributed() -> tuple[int, int, int]:
+    """(rank, world, local_rank) from submitit's JobEnvironment; inits torch.distributed if world > 1.
+
+    MASTER_ADDR is the job's first host, MASTER_PORT is derived from the job id (kept if already
+    set), so every task of the job agrees without talking first. Backend: NCCL when CUDA is
+    available (and the device is set to local_rank), else gloo. Idempotent. Outside a submitit
+    job it returns (0, 1, 0) and initialises nothing.
+    """
+    import torch
+    import torch.distributed as dist
+
+    if "SUBMITIT_EXECUTOR" not in os.environ:  # not in a submitit job: one process (tests, local runs)
+        return 0, 1, 0
+    env = submitit.JobEnvironment()
+    rank, world, local = env.global_rank, env.num_tasks, env.local_rank
+    if world == 1 or dist.is_initialized():
+        return rank, world, local
+    digits = re.sub(r"\D", "", str(env.job_id)) or "0"
+    os.environ.setdefault("MASTER_ADDR", env.hostnames[0])
+    os.environ.setdefault("MASTER_PORT", str(20000 + int(digits) % 20000))
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(local))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+        backend = "nccl"
+    else:
+        backend = "gloo"
+    dist.init_process_group(backend=backend, init_method="env://", rank=rank, world_size=world)
+    return rank, world, local
+
+
+def train_one(row_id: str, overrides, run_root, max_steps, smoke) -> str:
+    """The default training function of TrainJob: the lead's loop, resuming by itself."""
+    from repro.rows import load_row
+    from repro.train import train_row
+
+    row = load_row(row_id, overrides=tuple(overrides), smoke=smoke)
+    return str(train_row(row, Path(run_root) / row.training_key, max_steps=max_steps, progress=False))
+
+
+class TrainJob(submitit.helpers.Checkpointable):
+    """Trains one row (by id) into RUN_ROOT/<training key>/, requeued on preemption/time limit.
+
+    train_fn(row_id, overrides, run_root, max_steps, smoke) -> result; default `train_one`.
+    hooks: module name holding request_checkpoint / wait_checkpoint_saved (the protocol above).
+    """
+
+    def __init__(self, train_fn: Optional[Callable] = None, hooks: str = "repro.train",
+                 checkpoint_wait_s: float = 60.0):
+        self.train_fn = train_fn
+        self.hooks = hooks
+        self.checkpoint_wait_s = float(checkpoint_wait_s)
+
+    def __call__(self, row_id: str, overrides=(), run_root="runs", max_steps: Optional[int] = None,
+                 smoke: bool = False):
+        setup_distributed()
+        fn = self.train_fn or train_one
+        box: dict = {}
+
+        def work():
+            try:
+                box["result"] = fn(row_id, tuple(overrides), str(run_root), max_steps, smoke)
+            except BaseException as e:  # handed to the main thread below
+                box["error"] = e
+
+        # Daemon: if submitit exits the process after a requeue, nothing waits for this thread.
+        t = threading.Thread(target=work, name="repro-train", daemon=True)
+        t.start()
+        while t.is_alive():
+            t.join(0.5)  # short joins: the main thread must stay free for the USR2 handler
+        if "error" in box:
+            err = box["error"]
+            raise err
+        return box["result"]
+
+    def _hooks(self):
+        import importlib
+
+        try:
+            mod = importlib.import_module(self.hooks)
+        except ImportError:
+            return None, None
+        return getattr(mod, "request_checkpoint", None), getattr(mod, "wait_checkpoint_saved", None)
+
+    def checkpoint(self, *args, **kwargs) -> submitit.helpers.DelayedSubmission:
+        """USR2 handler (rank 0, main thread): ask the loop to save, wait, requeue the same call."""
+        request, wait = self._hooks()
+        if request is not None:
+            t0 = time.monotonic()
+            request()
+            saved = wait(self.checkpoint_wait_s) if wait is not None else False
+            print(f"repro.launch: checkpoint on signal {'saved' if saved else 'NOT saved (timeout)'} "
+                  f"after {time.monotonic() - t0:.1f} s", flush=True)
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+
+def eval_rows(row_ids, overrides, run_root, smoke, num) -> list[dict]:
+    """The default evaluation function of EvalJob: sample, score, record (as `repro run` does)."""
+    from repro.pipeline import DEMO_METRICS, demo_baselines, evaluate_row, write_result
+    from repro.rows import load_row
+    from repro.train import load_for_eval
+    from repro.train.loop import resolve_device
+
+    dev = resolve_device("auto")
+    out = []
+    for row_id in row_ids:
+        row = load_row(row_id, overrides=tuple(overrides), smoke=smoke)
+        run_dir = Path(run_root) / row.training_key
+        eval_dir = run_dir / "eval" / row.id.replace("/", "__")
+        f = load_for_eval(run_dir, row, device=dev)
+        res = evaluate_row(row, f, eval_dir, num=num, device=dev, progress=False)
+        ours = dict(res["metrics"])
+        if row.eval.metric in DEMO_METRICS:
+            ours.update(demo_baselines(row, eval_dir, device=dev))
+        record = write_result(row, run_dir, res, ours)
+        out.append({"row": row.id, "metrics": ours, "record": str(record)})
+        print(f"{row.id}: {ours} -> {record}", flush=True)
+    return out
+
+
+class EvalJob:
+    """Evaluates rows (ids) from their training key's run dir; eval_fn injectable for tests."""
+
+    def __init__(self, eval_fn: Optional[Callable] = None):
+        self.eval_fn = eval_fn
+
+    def __call__(self, row_ids, overrides=(), run_root="runs", smoke: bool = False, num: Optional[int] = None):
+        return (self.eval_fn or eval_rows)(list(row_ids), tuple(overrides), str(run_root), smoke, num)
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning and submission
+
+
+@dataclass
+class PlannedJob:
+    kind: str                        # 'train' | 'eval'
+    training_key: str
+    rows: list                       # row ids this job serves
+    args: tuple                      # the job's call arguments
+    job_id: Optional[str] = None
+    depends_on: Optional[str] = None  # the train PlannedJob's job id (eval jobs)
+    extra: dict = field(default_factory=dict)
+
+
+def plan_jobs(rows, run_root, overrides=(), smoke=False, max_steps=None, num=None) -> list[PlannedJob]:
+    """Rows (repro.specs.Row) → train jobs (one per training key) followed by their eval jobs."""
+    groups: dict[str, list] = {}
+    for r in rows:
+        groups.setdefault(r.training_key, []).append(r)
+    trains, evals = [], []
+    for key, members in groups.items():
+        ids = [r.id for r in members]
+        trains.append(PlannedJob("train", key, ids, (ids[0], tuple(overrides), str(run_root), max_steps, smoke)))
+        evals.append(PlannedJob("eval", key, ids, (ids, tuple(overrides), str(run_root), smoke, num)))
+    return trains + evals
+
+
+def slurm_folder(run_root) -> Path:
+    return Path(run_root) / "slurm"
+
+
+def submit_planned(plan: list[PlannedJob], profile: Profile, run_root, dry_run: bool = False,
+                   train_fn: Optional[Callable] = None, eval_fn: Optional[Callable] = None,
+                   hooks: str = "repro.train", evaluate: bool = True, log=print) -> list[PlannedJob]:
+    """Submit the plan (trainings as one array, then each evaluation after its training).
+
+    dry_run prints what would be submitted (keys, rows, resources, sbatch files) and submits nothing.
+    """
+    folder = slurm_folder(run_root)
+    trains = [p for p in plan if p.kind == "train"]
+    evals = [p for p in plan if p.kind == "eval"] if evaluate else []
+    if not dry_run:
+        check_slurm()
+    job = TrainJob(train_fn, hooks=hooks, checkpoint_wait_s=profile.checkpoint_wait_s)
+    ex = make_executor(profile, folder, "train", name="repro-train", dry_run=dry_run)
+    if dry_run:
+        _print_plan(trains, evals, profile, ex, folder, log)
+        return plan
+    with _submission_errors():
+        with ex.batch():
+            handles = [ex.submit(job, *p.args) for p in trains]
+    for p, h in zip(trains, handles):
+        p.job_id = h.job_id
+        record_job(run_root, p, h, profile)
+    by_key = {p.training_key: p for p in trains}
+    for p in evals:
+        p.depends_on = by_key[p.training_key].job_id
+        eex = make_executor(profile, folder, "eval", name="repro-eval", dependency=f"afterok:{p.depends_on}")
+        with _submission_errors():
+            h = eex.submit(EvalJob(eval_fn), *p.args)
+        p.job_id = h.job_id
+        record_job(run_root, p, h, profile)
+    for p in trains + evals:
+        after = f" after {p.depends_on}" if p.depends_on else ""
+        log(f"{p.kind:5s} job {p.job_id}{after}: key {p.training_key} rows {', '.join(p.rows)}")
+    return plan
+
+
+@contextlib.contextmanager
+def _submission_errors():
+    try:
+        yield
+    except (submitit.core.utils.FailedJobError, subprocess.CalledProcessError, OSError) as e:
+        raise ReproError(f"sbatch failed: {' '.join(str(e).split())[:300]}") from None
+
+
+def _print_plan(trains, evals, profile, ex, folder, log) -> None:
+    log(f"profile {profile.name} ({profile.path}); submitit folder {folder}")
+    log(f"{len(trains)} training job(s) as {'one array' if len(trains) > 1 else 'one job'}: "
+        f"{profile.nodes} node(s) x {profile.tasks_per_node} task(s), {profile.gpus_per_node} GPU(s)/node, "
+        f"{profile.cpus_per_task} CPU(s)/task, {profile.mem_gb or 'default'} GB/node, {profile.time_min} min")
+    for i, p in enumerate(trains):
+        log(f"  train[{i}] key {p.training_key}: trains {p.rows[0]} for rows {', '.join(p.rows)}")
+    for p in evals:
+        log(f"  eval  key {p.training_key}: rows {', '.join(p.rows)}; dependency afterok:<train job of "
+            f"{p.training_key}> (1 task, {min(1, profile.gpus_per_node)} GPU)")
+    log("--- sbatch file of the training array ---")
+    log(sbatch_text(ex, array_size=len(trains)).rstrip())
+    if evals:
+        eex = make_executor(profile, folder, "eval", name="repro-eval", dependency="afterok:<train job>", dry_run=True)
+        log("--- sbatch file of an evaluation job ---")
+        log(sbatch_text(eex).rstrip())
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry, status, cancel
+
+
+def registry_path(run_root) -> Path:
+    return slurm_folder(run_root) / REGISTRY_NAME
+
+
+def _append_line(path: Path, line: str) -> None:
+    # O_APPEND + one write(): concurrent submitters never interleave within a line; fsync so a
+    # crash right after sbatch does not lose the only record of the job id.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def record_job(run_root, planned: PlannedJob, handle, profile: Optional[Profile] = None) -> dict:
+    entry = dict(job_id=str(handle.job_id), kind=planned.kind, training_key=planned.training_key,
+                 rows=list(planned.rows), folder=str((slurm_folder(run_root) / "%j").resolve()),
+                 tasks=int(handle.num_tasks), depends_on=planned.depends_on,
+                 profile=profile.name if profile else None, submitted=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    _append_line(registry_path(run_root), json.dumps(entry) + "\n")
+    return entry
+
+
+def load_jobs(run_root) -> list[dict]:
+    path = registry_path(run_root)
+    if not path.is_file():
+        return []
+    out = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise ReproError(f"{path}:{n}: not a JSON line; remove the torn line") from None
+    return out
+
+
+def _job_handle(entry: dict):
+    from submitit.slurm.slurm import SlurmJob
+
+    return SlurmJob(folder=entry["folder"], job_id=entry["job_id"], tasks=range(int(entry.get("tasks", 1))))
+
+
+_ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*")
+
+
+def last_error_line(path) -> str:
+    """The last exception line of a job's stderr (else its last non-empty line)."""
+    try:
+        lines = [ln.strip() for ln in Path(path).read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    for ln in reversed(lines):
+        if _ERROR_LINE.match(ln):
+            return ln
+    return lines[-1] if lines else ""
+
+
+def job_states(run_root) -> list[dict]:
+    """Registry entries with 'state' (one sacct call via submitit's watcher), and for failures
+    'log' (stderr path) and 'error' (its last error line)."""
+    entries = load_jobs(run_root)
+    if not entries:
+        return []
+    check_slurm()
+    handles = [_job_handle(e) for e in entries]
+    watcher = handles[0].watcher
+    watcher.update()  # one forced sacct for every registered job
+    out = []
+    for e, h in zip(entries, handles):
+        state = watcher.get_state(e["job_id"], mode="cache")
+        info = dict(e, state=state, log=str(h.paths.stderr))
+        if state.split()[0] in ("FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL"):
+            info["error"] = last_error_line(h.paths.stderr)
+        out.append(info)
+    return out
+
+
+def cancel_jobs(run_root, job_ids=None) -> list[str]:
+    """scancel the given job ids (default: every registered job not yet finished)."""
+    check_slurm()
+    if job_ids:
+        ids = [str(j) for j in job_ids]
+    else:
+        ids = [s["job_id"] for s in job_states(run_root) if s["state"].split()[0] not in FINISHED]
+    if ids:
+        p = subprocess.run(["scancel", *ids], capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise ReproError(f"scancel {' '.join(ids)} failed: {(p.stderr or p.stdout).strip()[:300]}")
+    return ids
