@@ -164,7 +164,7 @@ def evaluate(f, spec: EvalSpec, shape, out_dir, decode: Optional[Callable] = Non
 
     wall = time.perf_counter() - t_start
     if grid:
-        save_grid(np.stack(grid), out_dir / "grid.png", nrow=8)
+        save_grid(np.stack(grid), out_dir / "grid.png", nrow=8, min_tile=32)
         artifacts["grid"] = str(out_dir / "grid.png")
     sample_wall = time.perf_counter() - t_ref if spec.metric == "fid" else wall
     protocol = {

@@ -25,11 +25,15 @@ def make_grid(images_uint8, nrow: int = 8, pad: int = 2, fill: int = 0) -> np.nd
     return out
 
 
-def save_grid(images_uint8, path, nrow: int = 8, pad: int = 2) -> None:
+def save_grid(images_uint8, path, nrow: int = 8, pad: int = 2, min_tile: int = 0) -> None:
     from PIL import Image
 
     from repro.io import atomic_write_bytes
     g = make_grid(images_uint8, nrow, pad)
+    # Tiny images (the 8x8 demo digits) are blown up with nearest-neighbour so a person can see them.
+    scale = max(1, min_tile // int(np.asarray(images_uint8).shape[1])) if min_tile else 1
+    if scale > 1:
+        g = np.repeat(np.repeat(g, scale, 0), scale, 1)
     img = Image.fromarray(g[..., 0] if g.shape[-1] == 1 else g)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
