@@ -25,7 +25,7 @@ NO_CLAIM = "no claim"
 WITHIN = "within tolerance"
 WITHIN_BETTER = "within tolerance (better)"
 OUTSIDE = "outside tolerance"
-PENDING = "pending"          # row_status only: no record at all
+PENDING = "no result"        # row_status only: no record at all
 DONE = "done"                # row_status only: a record, but nothing to compare with
 
 
@@ -134,7 +134,7 @@ def combine(statuses) -> str:
 
 
 def row_status(row, records_df) -> str:
-    """Status of a row for `repro list`: 'pending' without a record; otherwise the combined
+    """Status of a row for `repro list`: 'no result' without a record; otherwise the combined
     status of the record the tables show (repro.registry.SELECTION_RULE)."""
     from repro.registry import select_shown
 
