@@ -25,7 +25,8 @@ def run_dir_for(row: Row, root=None) -> Path:
     return runs_root(root) / row.training_key
 
 
-def evaluate_row(row: Row, f, out_dir, num=None, device="cpu", progress=True, seed=None) -> dict:
+def evaluate_row(row: Row, f, out_dir, num=None, device="cpu", progress=True, seed=None,
+                 save_images=False) -> dict:
     """Sample `f` with the row's sampler and score it with the row's protocol."""
     import dataclasses
 
@@ -44,7 +45,7 @@ def evaluate_row(row: Row, f, out_dir, num=None, device="cpu", progress=True, se
     decode = (lambda x: data.decode(x)) if row.data.latent or row.data.name == "digits" else None
     classes = uniform_class_sampler(row.model.label_dim, spec.seed) if row.model.label_dim else None
     return evaluate(f, spec, data.shape, out_dir, decode=decode, real=real, num=num, device=device,
-                    progress=progress, class_sampler=classes)
+                    progress=progress, class_sampler=classes, save_images=save_images)
 
 
 class EulerTrajectory(torch.nn.Module):

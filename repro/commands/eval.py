@@ -43,14 +43,13 @@ def run(args) -> int:
     if sigmas:
         ev = dataclasses.replace(row.eval, sigmas=sigmas, nfe=len(sigmas))
         row = dataclasses.replace(row, eval=ev)
-    if args.save_images:
-        row = dataclasses.replace(row, eval=dataclasses.replace(row.eval))
     dev = resolve_device(args.device or "auto")
     ckpt = resolve_ckpt(args.ckpt)
     run_dir = ckpt.parent.parent
     out = Path(args.out) if args.out else run_dir / "eval" / row.id.replace("/", "__")
     f = load_for_eval(ckpt, row, device=dev)
-    res = evaluate_row(row, f, out, num=args.num, device=dev, progress=not args.no_progress, seed=args.seed)
+    res = evaluate_row(row, f, out, num=args.num, device=dev, progress=not args.no_progress, seed=args.seed,
+                       save_images=args.save_images)
     ours = dict(res["metrics"])
     if row.eval.metric in DEMO_METRICS:
         ours.update(demo_baselines(row, out, device=dev))
