@@ -7,11 +7,13 @@ either the old file or the whole new one, never a torn one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -36,8 +38,11 @@ def _fsync_dir(path: Path) -> None:
 def atomic_open(path, mode: str = "wb"):
     """Open a temp file next to `path`; on clean exit fsync and rename it onto `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        _write_failed(path, e)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -45,15 +50,38 @@ def atomic_open(path, mode: str = "wb"):
             os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            _write_failed(path, e)
         raise
 
 
+# Errors of the file system, not of the caller's code: the user can act on them.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
+                 errno.EIO}
+
+
+def _write_failed(path: Path, e: OSError):
+    if e.errno not in _WRITE_ERRNOS:
+        raise e
+    raise ReproError(f"{path}: cannot write ({e.strerror or e}); the file was left as it was "
+                     f"(no partial copy); free space or fix permissions and re-run") from None
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
+    # Test hook (fault injection, tests/test_reliability_kill.py): REPRO_TEST_WRITE_DELAY_S
+    # pauses half-way through the write, so a SIGKILL can land on a torn temp file.
+    delay = float(os.environ.get("REPRO_TEST_WRITE_DELAY_S") or 0)
     with atomic_open(path, "wb") as f:
-        f.write(data)
+        if delay > 0:
+            f.write(data[:len(data) // 2])
+            f.flush()
+            time.sleep(delay)
+            f.write(data[len(data) // 2:])
+        else:
+            f.write(data)
 
 
 def atomic_write_text(path, text: str) -> None:
@@ -95,6 +123,10 @@ def safe_torch_load(path, map_location="cpu"):
     path = Path(path)
     if not path.is_file():
         raise ReproError(f"{path}: no such checkpoint file")
+    import zipfile
+    if not zipfile.is_zipfile(path):    # torch.save writes a zip archive; random or cut-off bytes
+        raise ReproError(f"{path}: corrupt or truncated checkpoint (not a complete torch zip "
+                         f"archive); delete it to fall back to the previous one")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:

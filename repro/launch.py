@@ -202,6 +202,22 @@ def setup_distributed() -> tuple[int, int, int]:
     return rank, world, local
 
 
+def limit_threads() -> int:
+    """torch intra-op threads = the job's CPUs per task (SLURM_CPUS_PER_TASK); returns the count.
+
+    Without CPU binding (TaskPlugin=task/none, as on the test cluster) torch would start one
+    thread per core of the node in every task, so 2 tasks x N threads oversubscribe the CPUs the
+    job was given (measured: 12x slower on a loaded 2-core node). Call it in the thread that runs
+    torch: OpenMP's thread count is per calling thread. Outside a SLURM job it changes nothing.
+    """
+    import torch
+
+    n = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if n.isdigit() and int(n) > 0 and torch.get_num_threads() != int(n):
+        torch.set_num_threads(int(n))
+    return torch.get_num_threads()
+
+
 def train_one(row_id: str, overrides, run_root, max_steps, smoke) -> str:
     """The default training function of TrainJob: the lead's loop, resuming by itself."""
     from repro.rows import load_row
@@ -226,12 +242,14 @@ class TrainJob(submitit.helpers.Checkpointable):
 
     def __call__(self, row_id: str, overrides=(), run_root="runs", max_steps: Optional[int] = None,
                  smoke: bool = False):
+        limit_threads()
         setup_distributed()
         fn = self.train_fn or train_one
         box: dict = {}
 
         def work():
             try:
+                limit_threads()
                 box["result"] = fn(row_id, tuple(overrides), str(run_root), max_steps, smoke)
             except BaseException as e:  # handed to the main thread below
                 box["error"] = e
@@ -298,6 +316,7 @@ class EvalJob:
         self.eval_fn = eval_fn
 
     def __call__(self, row_ids, overrides=(), run_root="runs", smoke: bool = False, num: Optional[int] = None):
+        limit_threads()
         return (self.eval_fn or eval_rows)(list(row_ids), tuple(overrides), str(run_root), smoke, num)
 
 

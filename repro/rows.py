@@ -57,8 +57,34 @@ def _row_path(row_id: str) -> Path:
     return gin_dir() / f"{row_id}.gin"
 
 
-def _one_line(e: Exception, row_file: Path) -> str:
+def _unbalanced_source(files, overrides) -> str | None:
+    """Which file or override leaves a bracket open (gin's tokenizer does not say)."""
+    import io
+    import tokenize
+
+    sources = [(f, Path(f).read_text()) for f in files if Path(f).is_file()]
+    sources += [(f"override '{o}'", o + "\n") for o in overrides]
+    for name, text in sources:
+        try:
+            list(tokenize.generate_tokens(io.StringIO(text).readline))
+        except (tokenize.TokenError, SyntaxError):
+            return name
+    return None
+
+
+def _one_line(e: Exception, row_file: Path, files=(), overrides=()) -> str:
     """gin says 'message\\n  In file "x", line N\\n    text'; keep the file, line and message."""
+    import tokenize
+
+    if isinstance(e, tokenize.TokenError):
+        where = _unbalanced_source(files, overrides) or str(row_file)
+        return f"{where}: unbalanced bracket or unfinished value (the file ends inside it); close it"
+    loc = e.args[1] if isinstance(e, SyntaxError) and len(e.args) > 1 else None
+    if loc is not None and hasattr(loc, "line_num"):
+        detail = str(e.args[0]).splitlines()[-1].strip()
+        where = f"{loc.filename}:{loc.line_num}" if loc.filename else f"override '{loc.line_content.strip()}'"
+        return f"{where}: cannot parse '{loc.line_content.strip()}' ({detail}); values are Python literals, " \
+               f"references are @Name() and macros %NAME"
     text = str(e).strip()
     loc = re.search(r'In file "([^"]+)", line (\d+)', text)
     msg = text.splitlines()[0] if text else type(e).__name__
@@ -103,9 +129,9 @@ def load_row(row_id: str, overrides=(), smoke: bool = False) -> Row:
         except ReproError:
             raise
         except (ValueError, TypeError, OSError, SyntaxError, KeyError, RuntimeError) as e:
-            raise ReproError(_one_line(e, row_file)) from None
+            raise ReproError(_one_line(e, row_file, files, overrides)) from None
         except Exception as e:  # gin's tokenizer raises its own types for malformed files
-            raise ReproError(_one_line(e, row_file)) from None
+            raise ReproError(_one_line(e, row_file, files, overrides)) from None
         finally:
             logging.disable(logging.NOTSET)
             gin.clear_config()

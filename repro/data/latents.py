@@ -141,9 +141,17 @@ def load_latents(name: str, root=None):
     if not manifest:
         raise ReproError(f"{out / 'manifest.json'}: no complete latent cache for {name}; run "
                          f"`REPRO_DATA={data_root(root)} repro data encode {name}`")
-    lat = np.load(out / "latents.npy", mmap_mode="r")
-    with np.load(out / "stats.npz") as s:
-        stats = {"mean": s["mean"], "std": s["std"]}
+    try:
+        lat = np.load(out / "latents.npy", mmap_mode="r")
+        with np.load(out / "stats.npz", allow_pickle=False) as s:
+            stats = {"mean": s["mean"], "std": s["std"]}
+    except (OSError, ValueError, KeyError) as e:
+        raise ReproError(f"{out}: latent cache unreadable ({str(e).splitlines()[0][:100]}); delete "
+                         f"{out} and re-run `repro data encode {name}`") from None
+    if list(lat.shape) != list(manifest["key"].get("shape", lat.shape)):
+        raise ReproError(f"{out / 'latents.npy'}: shape {tuple(lat.shape)} != manifest "
+                         f"{tuple(manifest['key']['shape'])}; delete {out} and re-run "
+                         f"`repro data encode {name}`")
     # Labels come from the prepared set; read them without touching images.npy.
     pm = _read_json(data_root(root) / name / "manifest.json")
     labels = np.load(data_root(root) / name / "labels.npy") if pm.get("labels") else None

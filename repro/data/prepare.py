@@ -55,8 +55,9 @@ def _is_up_to_date(dest: Path, listing_hash: str, count: int) -> bool:
 
 
 def _remove_stale_temps(root: Path, name: str) -> None:
-    """Temp dirs of killed runs (their pid is gone) would otherwise pile up."""
-    for p in root.glob(f".{name}.tmp-*"):
+    """Temp dirs of killed runs (their pid is gone) would otherwise pile up: `.tmp-PID` (being
+    written) and `.old-PID` (a replaced copy, when the kill fell between the two renames)."""
+    for p in [*root.glob(f".{name}.tmp-*"), *root.glob(f".{name}.old-*")]:
         try:
             pid = int(p.name.rsplit("-", 1)[1])
             os.kill(pid, 0)
@@ -91,6 +92,7 @@ def prepare(name: str, src, root=None, allow_nonstandard: bool = False,
     lhash = _listing_hash(source.listing)
     if _is_up_to_date(dest, lhash, source.count):
         return dest
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(root, name)
     tmp = root / f".{name}.tmp-{os.getpid()}"
@@ -112,6 +114,8 @@ def prepare(name: str, src, root=None, allow_nonstandard: bool = False,
         _swap_in(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if created:                      # a failed first prepare leaves no empty data root
+            shutil.rmtree(root, ignore_errors=True) if not any(root.iterdir()) else None
         raise
     return dest
 

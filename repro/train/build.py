@@ -24,11 +24,15 @@ def build_function(row: Row) -> torch.nn.Module:
 def build_optimizer(row: Row, params, fused: bool = False) -> torch.optim.Optimizer:
     o = row.optim
     kw = dict(lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
-    # foreach is the default fast path on every device; fused kernels exist only on CUDA.
+    # foreach (multi-tensor) on CUDA, where it saves kernel launches; fused kernels exist only on
+    # CUDA (torch has none for RAdam). On CPU the per-tensor loop is faster for big models (foreach
+    # sweeps whole-model temporaries; benchmarks/train_step.py) and gives bit-identical updates.
+    params = list(params)
+    foreach = any(p.is_cuda for p in params)
     if o.name == "radam":
-        return torch.optim.RAdam(params, foreach=True, **kw)
+        return torch.optim.RAdam(params, foreach=foreach, **kw)
     if o.name == "adam":
-        return torch.optim.Adam(params, fused=True, **kw) if fused else torch.optim.Adam(params, foreach=True, **kw)
+        return torch.optim.Adam(params, fused=True, **kw) if fused else torch.optim.Adam(params, foreach=foreach, **kw)
     raise ReproError(f"OptimSpec.name = '{o.name}': unknown optimiser; use 'radam' or 'adam'")
 
 

@@ -93,16 +93,16 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
     from repro.nn.ema import EMA
 
     data = open_train_set(row.data)
+    # Initial weights from the row's seed, not from whatever the process's global RNG holds: so
+    # every DDP rank starts from the same weights, a run does not depend on what ran before it in
+    # the process, and the demo's '_untrained' baseline (pipeline.demo_baselines) is this init.
+    torch.manual_seed(row.train.seed)
     f = build.build_function(row).to(dev)
-    if rt.channels_last and dev.type == "cuda":
-        f = f.to(memory_format=torch.channels_last)
+    fwd = apply_runtime(f, rt, dev)      # channels_last, TF32, torch.compile: CUDA only
     opt = build.build_optimizer(row, f.parameters(), fused=rt.fused_optim and dev.type == "cuda")
     ema = EMA(f, row.train.ema_rates)
     objective = build.build_objective(row)
     dim = build.data_dim(data.shape)
-    if dev.type == "cuda" and rt.tf32:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
 
     # Resume.
     state, ckpt_path = load_latest(run_dir, row.training_key)
@@ -118,6 +118,9 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
         atomic_write_json(run_dir / "row.json", row.to_dict())
     if step >= stop:
         return run_dir
+    if rank == 0:
+        remove_stale_temps(run_dir)
+        _trim_log(run_dir / "metrics.jsonl", step)
 
     batch = row.train.batch_size
     if batch % world:
@@ -127,7 +130,6 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
     if local % micro:
         raise ReproError(f"RuntimeSpec.micro_batch={micro} does not divide the per-process batch {local}")
     order = _Order(len(data), batch, row.train.seed)
-    fwd = f
     step_fn = _make_step(row, f, fwd, opt, ema, objective, data, dim, total, dev, rank, world, local, micro)
 
     # Loop.
@@ -135,6 +137,7 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
     bar = _progress(progress and rank == 0, step, stop)
     loss_sum = torch.zeros((), device=dev)
     bad_step = torch.full((), -1, dtype=torch.long, device=dev)
+    spike = _SpikeDetector(dev)
     window, t0 = 0, time.perf_counter()
     last_saved = ckpt_path
     try:
@@ -144,6 +147,7 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
             finite = torch.isfinite(loss)
             bad_step = torch.where((bad_step < 0) & ~finite, torch.tensor(step, device=dev), bad_step)
             loss_sum += torch.where(finite, loss.detach(), torch.zeros_like(loss))
+            spike.update(loss.detach(), finite, step)
             step += 1
             window += 1
             boundary = step % rt.log_every == 0 or step == stop
@@ -153,6 +157,11 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
                     raise ReproError(
                         f"{run_dir}: non-finite loss at step {int(bad_step)}; training stopped; last good "
                         f"checkpoint: {last_saved or 'none (starts from scratch)'}")
+            if boundary and rank == 0:
+                warn = spike.report()      # one host sync per boundary, none per step
+                if warn is not None:
+                    with open(log_path, "a") as fh:
+                        fh.write(json.dumps(warn) + "\n")
             if boundary:
                 dt = time.perf_counter() - t0
                 wall += dt
@@ -182,6 +191,87 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
         if bar is not None:
             bar.close()
     return run_dir
+
+
+def apply_runtime(f: torch.nn.Module, rt, dev: torch.device) -> torch.nn.Module:
+    """Apply RuntimeSpec's model/backend switches to `f` in place; return the callable for forwards.
+
+    On CUDA: channels_last weights, TF32 matmul/cudnn, and (rt.compile) a torch.compile'd
+    forward that shares f's parameters (state dicts, optimiser and EMA keep using `f`).
+    Elsewhere `f` is returned untouched, so CPU runs do not depend on these switches.
+    """
+    if dev.type != "cuda":
+        return f
+    if rt.channels_last:
+        f.to(memory_format=torch.channels_last)
+    if rt.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return torch.compile(f) if rt.compile else f
+
+
+class _SpikeDetector:
+    """Loss spikes, found on the device: a finite loss above SPIKE_FACTOR x the running mean.
+
+    The running mean is an EMA (SPIKE_BETA) of the finite losses; after SPIKE_WARMUP steps the
+    first spike since the last report is remembered (step, loss, mean) in device tensors, and
+    `report()` (called at log boundaries only) turns it into a warning line for metrics.jsonl.
+    A spike is a warning, not a stop: non-finite losses are what stops a run.
+    """
+
+    def __init__(self, dev):
+        self.mean = torch.zeros((), device=dev)
+        self.seen = torch.zeros((), dtype=torch.long, device=dev)
+        self.info = torch.full((3,), -1.0, dtype=torch.float64, device=dev)   # step, loss, mean
+
+    def update(self, loss, finite, step: int) -> None:
+        l = torch.where(finite, loss.float(), torch.zeros_like(loss, dtype=torch.float32))
+        hit = finite & (self.seen >= SPIKE_WARMUP) & (l > SPIKE_FACTOR * self.mean) & (self.info[0] < 0)
+        new = torch.stack([torch.full_like(l, step).double(), l.double(), self.mean.double()])
+        self.info = torch.where(hit, new, self.info)
+        ema = torch.where(self.seen == 0, l, SPIKE_BETA * self.mean + (1 - SPIKE_BETA) * l)
+        self.mean = torch.where(finite, ema, self.mean)
+        self.seen = self.seen + finite.long()
+
+    def report(self):
+        step, loss, mean = self.info.tolist()
+        if step < 0:
+            return None
+        self.info.fill_(-1.0)
+        return {"step": int(step) + 1, "warning": "loss spike", "spike_at_step": int(step),
+                "loss": loss, "running_mean": mean, "factor": SPIKE_FACTOR}
+
+
+SPIKE_FACTOR = 10.0
+SPIKE_WARMUP = 20
+SPIKE_BETA = 0.9
+
+
+def _trim_log(log_path: Path, step: int) -> None:
+    """On resume: drop metrics lines past the checkpoint's step and a line torn by a kill."""
+    try:
+        text = log_path.read_text()
+    except FileNotFoundError:
+        return
+    keep = []
+    for line in text.splitlines(keepends=True):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if line.endswith("\n") and isinstance(rec, dict) and int(rec.get("step", 0)) <= step:
+            keep.append(line)
+    if len(keep) != len(text.splitlines()) or (text and not text.endswith("\n")):
+        atomic_write_text(log_path, "".join(keep))
+
+
+def remove_stale_temps(run_dir) -> None:
+    """Temp files of checkpoint writes that a kill interrupted (only the trainer writes here)."""
+    from repro.train.checkpoint import ckpt_dir
+    d = ckpt_dir(run_dir)
+    if d.is_dir():
+        for p in d.glob(".step-*.tmp"):
+            p.unlink(missing_ok=True)
 
 
 def _make_step(row, f, fwd, opt, ema, objective, data, dim, total, dev, rank, world, local, micro):

@@ -1,13 +1,17 @@
 """The `slurm_cluster` fixture: a real one-node SLURM (slurm/cluster.sh) for the whole session.
 
-Selected with `-m slurm` (CI does): a machine that cannot run SLURM makes the fixture FAIL with
-the reason; without `-m slurm` these tests are skipped, since they start daemons (~10-20 s).
+They run whenever a -m expression selects them (`-m slurm`; CI's `-m "not gpu"`): a machine that
+cannot run SLURM makes the fixture FAIL with the reason. A bare `pytest` (no -m) skips them, since
+they start daemons (~10-20 s). Ports: cluster.sh's default 6817-6820, else another free block
+(REPRO_SLURM_PORT_BASE), so two test sessions on one machine do not collide.
 Jobs find the test helpers (jobfns.py) through PYTHONPATH, which sbatch passes on.
 """
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,9 +37,11 @@ class SlurmCluster:
 
 
 def pytest_collection_modifyitems(config, items):
-    if "slurm" in (config.option.markexpr or ""):
+    # Any -m expression that selects them runs them: `-m slurm`, and CI's `-m "not gpu"`
+    # (README); `-m "not slurm"` deselects them. Only a bare `pytest` (no -m) skips them.
+    if (config.option.markexpr or "").strip():
         return
-    skip = pytest.mark.skip(reason="starts a real SLURM cluster: run with -m slurm")
+    skip = pytest.mark.skip(reason="starts a real SLURM cluster: run with -m slurm (CI: -m 'not gpu')")
     for item in items:
         if HERE in Path(str(item.fspath)).parents:
             item.add_marker(skip)
@@ -52,6 +58,29 @@ def _cannot_run() -> str:
     return ""
 
 
+def _ports_free(base: int) -> bool:
+    for port in range(base, base + 4):
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def _port_bases():
+    """cluster.sh's default base first, then others: a second test session (or a cluster someone
+    started by hand) on this machine must not make this one fail."""
+    env = os.environ.get("REPRO_SLURM_PORT_BASE")
+    if env:
+        yield int(env)
+        return
+    yield 6817
+    for k in random.sample(range(100), 20):
+        yield 16817 + 10 * k
+
+
 @pytest.fixture(scope="session")
 def slurm_cluster():
     reason = _cannot_run()
@@ -60,7 +89,17 @@ def slurm_cluster():
     # Short path under /tmp: the munge and MariaDB unix sockets live in it (108-byte limit).
     state = Path(tempfile.mkdtemp(prefix="repro-slurm-", dir="/tmp"))
     t0 = time.perf_counter()
-    p = subprocess.run(["bash", str(CLUSTER_SH), "up", str(state)], capture_output=True, text=True, timeout=900)
+    env = dict(os.environ)
+    for base in _port_bases():
+        if not _ports_free(base):
+            continue
+        env["REPRO_SLURM_PORT_BASE"] = str(base)
+        p = subprocess.run(["bash", str(CLUSTER_SH), "up", str(state)], capture_output=True, text=True,
+                           timeout=900, env=env)
+        if p.returncode == 0 or "is in use" not in p.stderr:
+            break  # up, or failed for another reason than a port taken since we looked
+    else:
+        pytest.fail("no free ports for the test cluster (tried 6817 and 20 other bases)", pytrace=False)
     up_s = time.perf_counter() - t0
     if p.returncode != 0:
         subprocess.run(["bash", str(CLUSTER_SH), "down", str(state)], capture_output=True, timeout=120)
@@ -69,7 +108,8 @@ def slurm_cluster():
     conf = state / "etc" / "slurm.conf"
     os.environ["SLURM_CONF"] = str(conf)
     os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), str(REPO)] + ([saved["PYTHONPATH"]] if saved["PYTHONPATH"] else []))
-    print(f"\nslurm cluster up in {up_s:.1f} s at {state}", file=sys.stderr)
+    print(f"\nslurm cluster up in {up_s:.1f} s at {state} (ports from {env['REPRO_SLURM_PORT_BASE']})",
+          file=sys.stderr)
     try:
         yield SlurmCluster(state, state / "env.sh", conf, state / "submitit", up_s)
     finally:

@@ -1,8 +1,9 @@
 """repro.launch on a real one-node SLURM (slurm/cluster.sh): submit, arrays, 2-task torch.distributed,
 preemption + resume, failure / cancel surfacing in `repro status`, unreachable SLURM.
 
-Phase 1: the training is the injectable `jobfns.fake_train` (same checkpoint-request protocol as
-repro.train); the DDP-equivalence and bit-exact requeue tests of the real loop come later.
+Here the training is the injectable `jobfns.fake_train` (same checkpoint-request protocol as
+repro.train); the real loop (submit -> record, shared training keys, DDP equivalence, bit-exact
+resume after a real preemption) is in test_slurm_rows.py.
 """
 from __future__ import annotations
 
