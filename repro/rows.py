@@ -160,8 +160,18 @@ def _with_switches(row: Row) -> Row:
         "eval.ema": row.eval.ema,
         "eval.fid_impl": f"{row.eval.metric}:{row.eval.fid_mode}:{row.eval.gen_format}",
         "e_latentlpips.data_norm": d.latent_norm if l.distance == "e_latent_lpips" else None,
+        # Exact either way (same permutation when the optimum is unique); LCT used ot.emd.
+        "ot_coupling.solver": _ot_solver() if l.coupling == "ot" else None,
     }
     return dataclasses.replace(row, switches=tuple((k, v) for k, v in sw.items() if v is not None))
+
+
+def _ot_solver() -> str:
+    import inspect
+
+    from repro.core.coupling import ot_coupling
+
+    return inspect.signature(ot_coupling).parameters["solver"].default
 
 
 def _validate(row: Row, row_file: Path) -> None:

@@ -16,29 +16,17 @@ import torch
 import killharness as kh
 from repro.io import ReproError, safe_torch_load
 from repro.train.checkpoint import checkpoints
+from statecmp import flatten_state
 
 TRAIN_KILLS = 50
 STEPS = 40
 WRITE_DELAY_S = 0.05    # widens each checkpoint write (half written, then a pause) for the kills
 
 
-def _flat(state, prefix=""):
-    out = {}
-    if isinstance(state, dict):
-        for k, v in state.items():
-            out.update(_flat(v, f"{prefix}{k}/"))
-    elif isinstance(state, (list, tuple)):
-        for i, v in enumerate(state):
-            out.update(_flat(v, f"{prefix}{i}/"))
-    else:
-        out[prefix] = state
-    return out
-
-
 def _assert_same_state(a, b):
     assert a["step"] == b["step"]
-    fa = _flat({k: a[k] for k in ("model", "ema", "optimizer")})
-    fb = _flat({k: b[k] for k in ("model", "ema", "optimizer")})
+    fa = flatten_state({k: a[k] for k in ("model", "ema", "optimizer")})
+    fb = flatten_state({k: b[k] for k in ("model", "ema", "optimizer")})
     assert fa.keys() == fb.keys()
     n = 0
     for k in fa:

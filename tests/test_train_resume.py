@@ -6,6 +6,7 @@ import sys
 import torch
 
 from repro.io import safe_torch_load
+from statecmp import assert_bitwise_equal
 from repro.train.checkpoint import checkpoints
 
 K = 4
@@ -22,19 +23,6 @@ def _train(run_dir, steps):
     subprocess.run([sys.executable, "-c", code, str(run_dir)], check=True, env={**os.environ})
 
 
-def _flat(state, prefix=""):
-    out = {}
-    if isinstance(state, dict):
-        for k, v in state.items():
-            out.update(_flat(v, f"{prefix}{k}/"))
-    elif isinstance(state, (list, tuple)):
-        for i, v in enumerate(state):
-            out.update(_flat(v, f"{prefix}{i}/"))
-    else:
-        out[prefix] = state
-    return out
-
-
 def test_resume_is_bit_exact(tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     _train(straight, 2 * K)
@@ -44,15 +32,7 @@ def test_resume_is_bit_exact(tmp_path):
     a = safe_torch_load(checkpoints(straight)[0])
     b = safe_torch_load(checkpoints(resumed)[0])
     assert a["step"] == b["step"] == 2 * K
-    fa, fb = _flat({k: a[k] for k in ("model", "ema", "optimizer")}), _flat({k: b[k] for k in ("model", "ema", "optimizer")})
-    assert fa.keys() == fb.keys()
-    n_tensors = 0
-    for k in fa:
-        if isinstance(fa[k], torch.Tensor):
-            n_tensors += 1
-            assert torch.equal(fa[k], fb[k]), f"{k} differs after resume"
-        else:
-            assert fa[k] == fb[k], k
+    n_tensors = assert_bitwise_equal(a, b)
     assert n_tensors > 20
     # and training did move the weights
     init = safe_torch_load(checkpoints(resumed)[-1]) if len(checkpoints(resumed)) > 1 else None

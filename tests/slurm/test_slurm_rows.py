@@ -31,6 +31,7 @@ from repro.io import safe_torch_load
 from repro.profiles import load_profile
 from repro.rows import load_row
 from repro.train.checkpoint import checkpoints
+from statecmp import flatten_state
 
 pytestmark = pytest.mark.slurm
 
@@ -95,21 +96,8 @@ def _reference(row, max_steps=None) -> dict:
         return safe_torch_load(checkpoints(d)[0])
 
 
-def _flat(state, prefix=""):
-    out = {}
-    if isinstance(state, dict):
-        for k, v in state.items():
-            out.update(_flat(v, f"{prefix}{k}/"))
-    elif isinstance(state, (list, tuple)):
-        for i, v in enumerate(state):
-            out.update(_flat(v, f"{prefix}{i}/"))
-    else:
-        out[prefix] = state
-    return out
-
-
 def _tensors(ckpt) -> dict:
-    flat = _flat({k: ckpt[k] for k in ("model", "ema", "optimizer")})
+    flat = flatten_state({k: ckpt[k] for k in ("model", "ema", "optimizer")})
     return flat
 
 
