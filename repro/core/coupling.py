@@ -9,11 +9,13 @@ COUPLINGS: dict = {}
 
 def _cost(x0: torch.Tensor, z: torch.Tensor) -> np.ndarray:
     # Squared Euclidean cost between flattened x0 and *unit* noise z, normalised by its max
-    # (LCT OTPlanSampler(normalize_cost=True)). The Gram form avoids a B×B×D temporary.
-    a = x0.detach().reshape(x0.shape[0], -1).to("cpu", torch.float64).numpy()
-    b = z.detach().reshape(z.shape[0], -1).to("cpu", torch.float64).numpy()
+    # (LCT OTPlanSampler(normalize_cost=True)). The Gram form avoids a B×B×D temporary; it is
+    # computed where the batch lives, in float64 so near-ties resolve the same on any device,
+    # and only the B×B matrix crosses to the host for the solver.
+    a = x0.detach().reshape(x0.shape[0], -1).double()
+    b = z.detach().reshape(z.shape[0], -1).to(a.device).double()
     cost = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
-    np.maximum(cost, 0.0, out=cost)
+    cost = cost.clamp_(min=0.0).cpu().numpy()
     top = cost.max()
     return cost / top if top > 0 else cost
 
