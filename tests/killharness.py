@@ -114,7 +114,8 @@ def train(run_dir, overrides=TRAIN_OVERRIDES, steps=None, write_delay_s=0.0):
     train_row(row, run_dir, max_steps=steps, progress=False, device="cpu")
 
 
-def write_records(root, record, n=10_000):
+def write_records(root, record, n=10_000, write_delay_s=0.0):
+    os.environ["REPRO_TEST_WRITE_DELAY_S"] = str(write_delay_s)
     from repro.registry import write_record
     for i in range(n):
         write_record(dict(record, ours={"w2_pixels": float(i)}), root)

@@ -95,18 +95,27 @@ def _record(tmp_path):
 
 @pytest.mark.slow
 def test_record_writers_killed_never_leave_a_torn_record(tmp_path):
-    from repro.registry import load_records, record_files
+    from repro.registry import load_records, read_record, record_files
     root = tmp_path / "tables"
     record = _record(tmp_path)
-    seen = {"temps": 0, "records": 0}
+    seen = {"temps": 0, "records": 0, "files": set()}
 
-    def on_kill(_i):
-        df = load_records(root)           # never fails on leftovers of a killed writer
-        assert len(df) == len(record_files(root)) >= seen["records"]
-        seen["records"] = len(df)
+    def on_kill(i):
+        # Every record a reader can see is whole: read the new ones after each kill (reading all
+        # of them each time grows quadratically), and the whole registry every 10th kill.
+        files = set(record_files(root))
+        for f in files - seen["files"]:
+            read_record(f)
+        seen["files"] = files
+        if i % 10 == 0:
+            df = load_records(root)           # never fails on leftovers of a killed writer
+            assert len(df) == len(files) >= seen["records"]
+            seen["records"] = len(df)
         seen["temps"] = sum(1 for d, _, fs in os.walk(root) for f in fs if f.startswith("."))
 
-    stats = kh.run_with_kills(kh.write_records, (str(root), record, 60), kills=50,
+    # Each write pauses half-way (5 ms), so a child writes at most ~100 records before its kill
+    # (0.02-0.4 s) and many kills land inside a write; the final uninterrupted run writes 60.
+    stats = kh.run_with_kills(kh.write_records, (str(root), record, 60, 0.005), kills=50,
                               min_delay=0.02, max_delay=0.4, on_kill=on_kill, seed=1)
     df = load_records(root)
     print(f"\nrecords: {stats['kills']} kills survived, {len(df)} records, "
