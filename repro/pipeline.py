@@ -87,10 +87,9 @@ def demo_baselines(row: Row, out_dir, device="cpu") -> dict:
     """Untrained network and real held-out data, scored exactly like the trained model."""
     from repro.data import open_train_set
     from repro.eval import demo_metrics
-    from repro.train.build import build_function
+    from repro.train.build import initial_function
 
-    torch.manual_seed(row.train.seed)
-    untrained = build_function(row).to(device).eval()
+    untrained = initial_function(row).to(device).eval()
     u = evaluate_row(row, untrained, Path(out_dir) / "untrained", device=device, progress=False)
     data = open_train_set(row.data)
     real = _real_images(row, data)

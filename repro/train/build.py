@@ -21,6 +21,14 @@ def build_function(row: Row) -> torch.nn.Module:
     return Consistency(net, sigma_data=row.loss.sigma_data, sigma_min=row.loss.sigma_min)
 
 
+def initial_function(row: Row) -> torch.nn.Module:
+    """The network as training starts it: weights drawn from the row's seed, not from whatever the
+    process's global RNG holds, so every DDP rank starts alike, a run does not depend on what ran
+    before it in the process, and the demo's '_untrained' baseline is exactly this init."""
+    torch.manual_seed(row.train.seed)
+    return build_function(row)
+
+
 def build_optimizer(row: Row, params, fused: bool = False) -> torch.optim.Optimizer:
     o = row.optim
     kw = dict(lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)

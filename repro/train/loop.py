@@ -93,11 +93,7 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
     from repro.nn.ema import EMA
 
     data = open_train_set(row.data)
-    # Initial weights from the row's seed, not from whatever the process's global RNG holds: so
-    # every DDP rank starts from the same weights, a run does not depend on what ran before it in
-    # the process, and the demo's '_untrained' baseline (pipeline.demo_baselines) is this init.
-    torch.manual_seed(row.train.seed)
-    f = build.build_function(row).to(dev)
+    f = build.initial_function(row).to(dev)
     fwd = apply_runtime(f, rt, dev)      # channels_last, TF32, torch.compile: CUDA only
     opt = build.build_optimizer(row, f.parameters(), fused=rt.fused_optim and dev.type == "cuda")
     ema = EMA(f, row.train.ema_rates)
