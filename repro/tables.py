@@ -15,7 +15,7 @@ from pathlib import Path
 
 from repro import tolerances as tol
 from repro.io import atomic_write_text
-from repro.paper_rows import DIRECT, DISTILL, LATENT, PIXEL, PAPER_ROWS
+from repro.paper_rows import DIRECT, LATENT, PAPER_ROWS
 from repro.registry import SELECTION_RULE, select_shown
 
 LCM = "Latent consistency"

@@ -30,7 +30,7 @@ def assert_bitwise_equal(a, b) -> int:
     for k in fa:
         if isinstance(fa[k], torch.Tensor):
             n += 1
-            assert torch.equal(fa[k], fb[k]), f"{k} differs"
+            assert fa[k].dtype == fb[k].dtype and torch.equal(fa[k], fb[k]), f"{k} differs"
         else:
             assert fa[k] == fb[k], k
     return n

@@ -27,6 +27,7 @@ def test_fid_evaluation_deterministic(tmp_path):
               cache_dir=tmp_path / "stats", progress=False)
     r1 = evaluate(toy_f, _spec(), SHAPE, tmp_path / "a", **kw)
     r2 = evaluate(toy_f, _spec(batch_size=7), SHAPE, tmp_path / "b", **kw)
+    assert r2["metrics"]["fid"] == pytest.approx(r1["metrics"]["fid"], rel=1e-4)  # batch size does not matter
     s1, s2 = load_stats(tmp_path / "a" / "gen_stats.npz"), load_stats(tmp_path / "b" / "gen_stats.npz")
     np.testing.assert_allclose(s1.mu, s2.mu, rtol=1e-6)
     np.testing.assert_allclose(s1.sigma, s2.sigma, rtol=1e-5, atol=1e-9)

@@ -11,12 +11,11 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 import killharness as kh
 from repro.io import ReproError, safe_torch_load
 from repro.train.checkpoint import checkpoints
-from statecmp import flatten_state
+from statecmp import assert_bitwise_equal
 
 TRAIN_KILLS = 50
 STEPS = 40
@@ -25,17 +24,7 @@ WRITE_DELAY_S = 0.05    # widens each checkpoint write (half written, then a pau
 
 def _assert_same_state(a, b):
     assert a["step"] == b["step"]
-    fa = flatten_state({k: a[k] for k in ("model", "ema", "optimizer")})
-    fb = flatten_state({k: b[k] for k in ("model", "ema", "optimizer")})
-    assert fa.keys() == fb.keys()
-    n = 0
-    for k in fa:
-        if isinstance(fa[k], torch.Tensor):
-            n += 1
-            assert fa[k].dtype == fb[k].dtype and torch.equal(fa[k], fb[k]), f"{k} differs"
-        else:
-            assert fa[k] == fb[k], k
-    assert n > 20
+    assert assert_bitwise_equal(a, b) > 20
 
 
 @pytest.mark.slow

@@ -48,7 +48,7 @@ T2_DELTAS = {  # SPEC 5.3
 def expected(row_id: str) -> dict:
     parts = row_id.split("/")
     if parts[0] == "ict":
-        ds, variant, nfe = parts[1], parts[2], int(parts[3][3:])
+        ds, nfe = parts[1], int(parts[3][3:])
         e = dict(ICT[ds], nfe=nfe, sigmas=[80.0] if nfe == 1 else [80.0, MID[ds]])
         return e
     if parts[1] == "t1":

@@ -31,7 +31,7 @@ from repro.io import safe_torch_load
 from repro.profiles import load_profile
 from repro.rows import load_row
 from repro.train.checkpoint import checkpoints
-from statecmp import flatten_state
+from statecmp import assert_bitwise_equal, training_tensors
 
 pytestmark = pytest.mark.slurm
 
@@ -96,9 +96,6 @@ def _reference(row, max_steps=None) -> dict:
         return safe_torch_load(checkpoints(d)[0])
 
 
-def _tensors(ckpt) -> dict:
-    flat = flatten_state({k: ckpt[k] for k in ("model", "ema", "optimizer")})
-    return flat
 
 
 def _metric_steps(run_dir) -> list[int]:
@@ -233,7 +230,7 @@ def test_two_task_ddp_equals_one_process(run_root):
     assert len(dirs) == 2 and len(set(dirs)) == 1
     ddp = safe_torch_load(checkpoints(dirs[0])[0])
     assert ddp["step"] == ref["step"] == 5 and ddp["world"] == 2 and ref["world"] == 1
-    a, b = _tensors(ddp), _tensors(ref)
+    a, b = training_tensors(ddp), training_tensors(ref)
     assert a.keys() == b.keys()
     worst, n, bad = {"model": 0.0, "ema": 0.0, "optimizer": 0.0}, 0, []
     for k in a:
@@ -299,13 +296,4 @@ def test_preempted_training_resumes_bit_exact(run_root):
                      "sacct to list the requeued run")
     print(f"\npreempted at metrics step {at_preemption}, signal checkpoint at step {ck_steps[0]}; "
           f"sacct runs: {runs}")
-    a, b = _tensors(final), _tensors(ref)
-    assert a.keys() == b.keys()
-    n = 0
-    for k in a:
-        if isinstance(a[k], torch.Tensor):
-            n += 1
-            assert torch.equal(a[k], b[k]), f"{k} differs between the preempted and the uninterrupted run"
-        else:
-            assert a[k] == b[k], k
-    assert n > 50
+    assert assert_bitwise_equal(final, ref) > 50   # preempted run == uninterrupted run
