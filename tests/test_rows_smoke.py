@@ -6,8 +6,9 @@ from paper_claims import CLAIMS
 from repro.io import ReproError
 from repro.rows import all_row_ids, load_row
 
-# E-LatentLPIPS needs the `elatentlpips` package and its network weights (SPEC 1.5), neither of
-# which can be had offline; its smoke run must stop with the clear error instead.
+# E-LatentLPIPS needs its network weights from the asset cache (and the opt-in `elatentlpips`
+# package); without them its smoke run must stop with the clear error. With planted weights it
+# trains: tests/test_core_latent_lpips.py.
 NEEDS_WEIGHTS = {"slct/t2c/e_latentlpips": "elatentlpips"}
 
 _trained = {}
@@ -27,8 +28,9 @@ def _smoke(row_id, tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("row_id", sorted(all_row_ids()))
-def test_smoke_row(row_id, tmp_path_factory):
+def test_smoke_row(row_id, tmp_path_factory, monkeypatch):
     if row_id in NEEDS_WEIGHTS:
+        monkeypatch.setenv("REPRO_CACHE", str(tmp_path_factory.mktemp("empty-cache")))
         with pytest.raises(ReproError, match=NEEDS_WEIGHTS[row_id]):
             _smoke(row_id, tmp_path_factory)
         return

@@ -80,9 +80,14 @@ class MissingDependencyError(ReproError, NotImplementedError):
 
 
 @register("e_latent_lpips")
-def e_latent_lpips(x, y, c=None, reduction="mean"):
-    """E-LatentLPIPS (sLCT Table 2c) needs a pretrained latent VGG we cannot fetch offline."""
-    raise MissingDependencyError(
-        "LossSpec.distance='e_latent_lpips': needs the package `elatentlpips` and its pretrained "
-        "weights (ELatentLPIPS(encoder='sd15', augment=None)), which are not available here; "
-        "install them and add an adapter in repro/core/distances.py, or choose another distance")
+def e_latent_lpips(x, y, c=None, reduction="mean", model=None):
+    """E-LatentLPIPS (Kang et al. 2024; sLCT Table 2c) between latents. `c` and `reduction` do not
+    apply: the metric averages over its own features. `model` is the frozen network that
+    repro.nn.latent_lpips builds and repro.train.build binds here. Called without augmentation
+    ensembling (the LCT row uses augment=None) on the latents as stored (x 0.18215, not normalised
+    per element), so normalize=False; the exact call flags of the LCT code are UNCONFIRMED."""
+    if model is None:
+        raise MissingDependencyError(
+            "LossSpec.distance='e_latent_lpips': no E-LatentLPIPS network bound; it needs the package "
+            "`elatentlpips` (pip install -e '.[elpips]') and `repro fetch --only elatentlpips`")
+    return model(x.float(), y.float(), normalize=False, ensembling=False).reshape(x.shape[0])

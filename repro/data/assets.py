@@ -51,6 +51,9 @@ ASSETS = {a.name: a for a in [
           what="pytorch-fid Inception (clean-fid mode legacy_pytorch)"),
     Asset("vgg16", f"{NV_METRICS}/vgg16.pt", "vgg16/vgg16.pt", "vgg16",
           what="StyleGAN2-ADA VGG16 for precision/recall"),
+    Asset("elatentlpips-sd15", "https://huggingface.co/Mingguksky/elatentlpips/resolve/main/"
+          "elatentlpips_ckpt/sd15_latest_vgg16_tuned.pth", "elatentlpips/sd15_latest_vgg16_tuned.pth",
+          "elatentlpips", what="E-LatentLPIPS (sLCT Table 2c): latent VGG16-BN + linear heads, SD1.5"),
     Asset("ref-cifar10-train", f"{CLEANFID_STATS}/cifar10_legacy_tensorflow_train_32.npz",
           "stats/cifar10_legacy_tensorflow_train_32.npz", "stats",
           what="clean-fid CIFAR-10 train statistics (legacy_tensorflow)"),

@@ -48,7 +48,14 @@ def build_objective(row: Row):
     from repro.core.objective import ConsistencyLoss, DiffusionLoss
 
     if row.loss.objective == "ct":
-        return ConsistencyLoss.from_spec(row.loss)
+        loss = ConsistencyLoss.from_spec(row.loss)
+        if row.loss.distance == "e_latent_lpips":
+            from functools import partial
+
+            from repro.core.distances import e_latent_lpips
+
+            loss.distance = partial(e_latent_lpips, model=load_latent_lpips())
+        return loss
     if row.loss.objective == "diffusion":
         return DiffusionLoss.from_spec(row.loss)
     raise ReproError(f"LossSpec.objective = '{row.loss.objective}': unknown; use 'ct' or 'diffusion'")
@@ -82,3 +89,26 @@ def c_at(row: Row, n: int, dim: int) -> float:
 
 def data_dim(shape) -> int:
     return int(math.prod(shape))
+
+
+def load_latent_lpips(cache=None) -> torch.nn.Module:
+    """The E-LatentLPIPS network with its weights from the asset cache (weights_only=True)."""
+    from repro.core.distances import MissingDependencyError
+    from repro.data.assets import require_asset
+    from repro.io import safe_torch_load
+
+    try:
+        from repro.nn.latent_lpips import build_latent_lpips
+
+        net = build_latent_lpips()
+    except ImportError as e:
+        raise MissingDependencyError(
+            f"LossSpec.distance='e_latent_lpips' needs the package `elatentlpips` ({e}); it is "
+            f"opt-in (CC-BY-NC licence): pip install -e '.[elpips]'") from None
+    state = safe_torch_load(require_asset("elatentlpips-sd15", cache))
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ReproError(f"{require_asset('elatentlpips-sd15', cache)}: does not fit the E-LatentLPIPS "
+                         f"network ({str(e).splitlines()[0][:160]}); re-fetch it") from None
+    return net
