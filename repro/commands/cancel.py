@@ -11,11 +11,11 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from repro import launch
+    from repro import jobs
     from repro.pipeline import runs_root
 
     if bool(args.job_ids) == bool(args.all):
         raise ReproError("give job ids or --all (not both)")
-    ids = launch.cancel_jobs(runs_root(args.runs).resolve(), args.job_ids or None)
+    ids = jobs.cancel_jobs(runs_root(args.runs).resolve(), args.job_ids or None)
     print(f"cancelled {' '.join(ids)}" if ids else "nothing to cancel")
     return 0

@@ -8,13 +8,13 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from repro import launch
+    from repro import jobs
     from repro.pipeline import runs_root
 
     root = runs_root(args.runs).resolve()
-    states = launch.job_states(root)
+    states = jobs.job_states(root)
     if not states:
-        print(f"no jobs recorded in {launch.registry_path(root)}")
+        print(f"no jobs recorded in {jobs.registry_path(root)}")
         return 0
     failed = 0
     for s in states:

@@ -25,7 +25,7 @@ import pytest
 import torch
 
 import jobfns
-from repro import launch
+from repro import jobs, launch
 from repro.cli import main as repro_main
 from repro.io import safe_torch_load
 from repro.profiles import load_profile
@@ -61,7 +61,7 @@ def _job(entry_or_folder, job_id=None, tasks=1):
     from submitit.slurm.slurm import SlurmJob
 
     if isinstance(entry_or_folder, dict):
-        return launch._job_handle(entry_or_folder)
+        return jobs._job_handle(entry_or_folder)
     return SlurmJob(folder=entry_or_folder, job_id=job_id, tasks=range(tasks))
 
 
