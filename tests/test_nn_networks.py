@@ -9,25 +9,13 @@ import torch
 from repro.io import atomic_torch_save, safe_torch_load
 from repro.nn import build_network
 from repro.nn.embeddings import FourierEmbedding, PositionalEmbedding
-from repro.specs import ModelSpec
+from nn_helpers import perturb_, tiny_spec
 
 ARCHS = ["adm", "ncsnpp"]
 
 
 def tiny(arch, **kw):
-    base = dict(arch=arch, img_resolution=8, in_channels=4, out_channels=4, model_channels=32,
-                channel_mult=(1, 2), num_blocks=1, attn_resolutions=(4,), channel_mult_emb=2,
-                embedding="fourier" if arch == "ncsnpp" else "positional", fourier_scale=0.02,
-                dropout=0.2)
-    return ModelSpec(**{**base, **kw})
-
-
-def perturb_(net, std=0.05, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * std)
-    return net
+    return tiny_spec(arch, **{"dropout": 0.2, **kw})
 
 
 def inputs(b=3, c=4, r=8, seed=1):

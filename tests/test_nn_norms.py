@@ -4,24 +4,11 @@ import torch
 
 from repro.nn import build_network
 from repro.nn.norms import NORMS, GroupNorm, NsLayerNorm, make_norm
-from repro.specs import ModelSpec
+from nn_helpers import perturb_, tiny_spec
 
 
 def tiny(arch, norm, **kw):
-    base = dict(arch=arch, img_resolution=8, in_channels=3, out_channels=3, model_channels=32,
-                channel_mult=(1, 2), num_blocks=1, attn_resolutions=(4,), channel_mult_emb=2,
-                norm=norm, last_norm=norm, embedding="fourier" if arch == "ncsnpp" else "positional",
-                fourier_scale=0.02, dropout=0.0)
-    return ModelSpec(**{**base, **kw})
-
-
-def perturb_(net, std=0.05, seed=0):
-    """Give zero-initialised layers weights, so every path carries signal and gradient."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * std)
-    return net
+    return tiny_spec(arch, **{"in_channels": 3, "out_channels": 3, "norm": norm, "last_norm": norm, **kw})
 
 
 @pytest.mark.parametrize("arch", ["adm", "ncsnpp"])
