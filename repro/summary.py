@@ -24,11 +24,9 @@ def gpu_hours(row: Row) -> float:
     return row.total_steps * row.train.batch_size / rate / 3600.0
 
 
-def params(row: Row):
-    try:
-        from repro.nn import count_params
-    except ImportError:
-        return None
+def params(row: Row) -> int:
+    from repro.nn import count_params
+
     return count_params(row.model)
 
 

@@ -284,14 +284,9 @@ def check_tables(rendered: dict, out_dir) -> list:
     return diffs
 
 
-def write_tables(rendered=None, out_dir=None) -> list:
-    """Write the tables that changed (atomically); returns their paths.
-
-    write_tables(rendered, out_dir) writes what render_tables returned; write_tables(root)
-    (root None: $REPRO_TABLES or ./tables) first renders from that registry and repro.rows.
-    """
-    if not isinstance(rendered, dict):
-        rendered, out_dir = render_registry(rendered)
+def write_tables(rendered: dict, out_dir) -> list:
+    """Write the tables of `rendered` (render_tables' output) that changed, atomically; returns
+    their paths."""
     changed = []
     for name, text in sorted(rendered.items()):
         path = Path(out_dir) / name

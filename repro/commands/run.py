@@ -60,9 +60,7 @@ def _describe(metric: str) -> str:
 
 
 def _refresh_tables(root):
-    try:
-        from repro.tables import write_tables
-    except ImportError:
-        return
-    for path in write_tables(root):
+    from repro.tables import render_registry, write_tables
+
+    for path in write_tables(*render_registry(root)):
         print(f"table: {path}")

@@ -2,21 +2,18 @@
 
 Only `fetch` touches the network. Everything else calls `require_asset(name)`, which returns
 the cached path or raises a one-line ReproError naming the file, where it looked and the
-command that gets it. clean-fid looks for its weights in fixed places (torchscript Inception
-at /tmp/inception-2015-12-05.pt on Linux, hard-coded in cleanfid/features.py; the pytorch-fid
-weights through torch.hub's checkpoint dir); `link_for_cleanfid()` points those at the cache.
+command that gets it. clean-fid's own loaders would download; repro/eval/fid.py builds its
+feature extractors from these cached files instead.
 """
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from repro.io import ReproError
+from repro.io import ReproError, atomic_open
 
 from .paths import cache_root
 
@@ -106,37 +103,16 @@ def fetch(only=None, cache=None, dry_run: bool = False, out=None) -> list:
 
 
 def _download(a: Asset, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.part-{os.getpid()}")
+    # atomic_open: a cut connection or a bad checksum leaves no partial file behind.
     h = hashlib.sha256()
     try:
-        with urllib.request.urlopen(a.url, timeout=60) as r, open(tmp, "wb") as f:
+        with atomic_open(dest, "wb") as f, urllib.request.urlopen(a.url, timeout=60) as r:
             for block in iter(lambda: r.read(1 << 20), b""):
                 f.write(block)
                 h.update(block)
-            f.flush()
-            os.fsync(f.fileno())
-        if a.sha256_prefix and not h.hexdigest().startswith(a.sha256_prefix):
-            raise ReproError(f"{a.url}: sha256 {h.hexdigest()[:12]} does not start with "
-                             f"{a.sha256_prefix}; the download is corrupt, retry")
-        os.replace(tmp, dest)
+            if a.sha256_prefix and not h.hexdigest().startswith(a.sha256_prefix):
+                raise ReproError(f"{a.url}: sha256 {h.hexdigest()[:12]} does not start with "
+                                 f"{a.sha256_prefix}; the download is corrupt, retry")
     except OSError as e:
         raise ReproError(f"{a.url}: download failed ({str(e)[:120]}); run `repro fetch` on a "
                          f"machine with internet and copy {cache_root()} over") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def link_for_cleanfid(cache=None) -> None:
-    """Make clean-fid find the cached Inception weights instead of downloading them."""
-    import torch
-    pairs = [(require_asset("inception-torchscript", cache), Path("/tmp/inception-2015-12-05.pt")),
-             (require_asset("inception-pytorch", cache),
-              Path(torch.hub.get_dir()) / "checkpoints" / "pt_inception-2015-12-05-6726825d.pth")]
-    for src, dst in pairs:
-        if not dst.exists():
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dst.with_name(f".{dst.name}.{os.getpid()}")
-            shutil.copyfile(src, tmp)      # copy then rename: clean-fid never sees half a file
-            os.replace(tmp, dst)

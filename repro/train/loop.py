@@ -141,7 +141,7 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
             loss = step_fn(step, order.indices(step))
             # Divergence guard without a host sync: remember the first non-finite step on device.
             finite = torch.isfinite(loss)
-            bad_step = torch.where((bad_step < 0) & ~finite, torch.tensor(step, device=dev), bad_step)
+            bad_step = torch.where((bad_step < 0) & ~finite, torch.full_like(bad_step, step), bad_step)
             loss_sum += torch.where(finite, loss.detach(), torch.zeros_like(loss))
             spike.update(loss.detach(), finite, step)
             step += 1
