@@ -110,7 +110,7 @@ def atomic_torch_save(path, obj) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def safe_torch_load(path, map_location="cpu"):
+def safe_torch_load(path, map_location="cpu", mmap: bool = False):
     """Load a checkpoint without running code from it (weights_only=True).
 
     A file that is not a torch archive, is truncated, or holds pickled objects beyond plain
@@ -128,7 +128,7 @@ def safe_torch_load(path, map_location="cpu"):
         raise ReproError(f"{path}: corrupt or truncated checkpoint (not a complete torch zip "
                          f"archive); delete it to fall back to the previous one")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ReproError(f"{path}: refused to load: it holds objects that are not plain tensors "

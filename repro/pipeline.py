@@ -138,7 +138,7 @@ def write_result(row: Row, run_dir, res, ours, tables=None) -> Path:
     from repro.train.checkpoint import checkpoints, load_checkpoint
 
     ckpt = checkpoints(run_dir)[0]
-    state = load_checkpoint(ckpt, row.training_key)
+    state = load_checkpoint(ckpt, row.training_key, mmap=True)   # metadata only
     wall = float(state.get("wall_s", 0.0))
     world = int(state.get("world", 1))
     on_gpu = torch.cuda.is_available()

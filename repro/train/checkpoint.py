@@ -50,8 +50,9 @@ def load_latest(run_dir, training_key: str | None = None):
     return None, None
 
 
-def load_checkpoint(path, training_key: str | None = None) -> dict:
-    state = safe_torch_load(path)
+def load_checkpoint(path, training_key: str | None = None, mmap: bool = False) -> dict:
+    """mmap=True maps tensors lazily: cheap when only the metadata is read."""
+    state = safe_torch_load(path, mmap=mmap)
     if not isinstance(state, dict) or "model" not in state or "step" not in state:
         raise ReproError(f"{path}: not a repro checkpoint (no model/step entries)")
     if training_key is not None and state.get("training_key") != training_key:
