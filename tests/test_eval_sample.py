@@ -61,3 +61,20 @@ def test_grid(tmp_path):
     save_grid(imgs, tmp_path / "g.png", nrow=4)
     assert Image.open(tmp_path / "g.png").size == (4 * 7 + 2, 3 * 6 + 2)
     save_grid(np.zeros((3, 4, 4, 1), np.uint8), tmp_path / "grey.png")
+    assert Image.open(tmp_path / "grey.png").mode == "L"
+
+
+def test_grid_tiles_padding_and_upscaling(tmp_path):
+    imgs = np.random.default_rng(0).integers(1, 256, (5, 4, 3, 3), dtype=np.uint8)
+    g = make_grid(imgs, nrow=2, pad=2)
+    assert g.shape == (3 * 6 + 2, 2 * 5 + 2, 3) and g.dtype == np.uint8
+    for i in range(5):                                  # row-major, each tile behind its border
+        r, q = divmod(i, 2)
+        assert np.array_equal(g[2 + 6 * r:6 + 6 * r, 2 + 5 * q:5 + 5 * q], imgs[i])
+    assert not g[:2].any() and not g[:, :2].any() and not g[14:, 7:].any()   # border, empty slot
+    one = make_grid(imgs[:1], pad=1)                    # a lone image keeps its border too
+    assert one.shape == (6, 5, 3) and np.array_equal(one[1:5, 1:4], imgs[0]) and not one[0].any()
+    save_grid(imgs[:, :, :, :1], tmp_path / "big.png", nrow=2, pad=2, min_tile=32)   # 4 px -> x8
+    big = np.asarray(Image.open(tmp_path / "big.png"))
+    assert big.shape == (8 * 20, 8 * 12)
+    assert np.array_equal(big[16:48:8, 16:40:8], imgs[0, :, :, 0])

@@ -1,28 +1,32 @@
-"""A sample grid as one PNG, written atomically."""
+"""A sample grid as one PNG, written atomically (tiling by torchvision.utils.make_grid)."""
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 
 
 def make_grid(images_uint8, nrow: int = 8, pad: int = 2, fill: int = 0) -> np.ndarray:
-    """(N, H, W, C) uint8 -> (rows·(H+pad)+pad, nrow·(W+pad)+pad, C) uint8 tiled row-major."""
+    """(N, H, W, C) uint8 -> (rows·(H+pad)+pad, ncol·(W+pad)+pad, C) uint8 tiled row-major."""
+    import torch
+    import torch.nn.functional as F
+    from torchvision.utils import make_grid as tv_make_grid
+
     x = images_uint8.detach().cpu().numpy() if hasattr(images_uint8, "detach") else np.asarray(images_uint8)
     if x.ndim == 3:
         x = x[..., None]
     if x.dtype != np.uint8 or x.ndim != 4 or len(x) == 0:
         raise ValueError(f"make_grid needs non-empty uint8 NHWC images, got {x.dtype} {x.shape}")
-    n, h, w, c = x.shape
-    ncol = max(1, min(nrow, n))
-    rows = math.ceil(n / ncol)
-    out = np.full((rows * (h + pad) + pad, ncol * (w + pad) + pad, c), fill, np.uint8)
-    for i in range(n):
-        r, q = divmod(i, ncol)
-        y0, x0 = pad + r * (h + pad), pad + q * (w + pad)
-        out[y0:y0 + h, x0:x0 + w] = x[i]
-    return out
+    c = x.shape[-1]
+    t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
+    g = tv_make_grid(t, nrow=max(1, nrow), padding=pad, pad_value=fill)
+    if len(x) == 1:
+        # torchvision returns a lone image without its border; keep the border so a grid of one
+        # looks like a grid of many.
+        g = F.pad(g, (pad, pad, pad, pad), value=fill)
+    if c == 1:
+        g = g[:1]      # torchvision widens grey to RGB; keep the PNG single-channel
+    return g.permute(1, 2, 0).contiguous().numpy()
 
 
 def save_grid(images_uint8, path, nrow: int = 8, pad: int = 2, min_tile: int = 0) -> None:
