@@ -42,7 +42,7 @@ def evaluate_row(row: Row, f, out_dir, num=None, device="cpu", progress=True, se
         spec = dataclasses.replace(spec, sigmas=(row.loss.sigma_max,))
     data = open_train_set(row.data)
     real = _real_images(row, data) if spec.metric in DEMO_METRICS else None
-    decode = (lambda x: data.decode(x)) if row.data.latent or row.data.name == "digits" else None
+    decode = data.decoder if row.data.latent or row.data.name == "digits" else None
     classes = uniform_class_sampler(row.model.label_dim, spec.seed) if row.model.label_dim else None
     return evaluate(f, spec, data.shape, out_dir, decode=decode, real=real, num=num, device=device,
                     progress=progress, class_sampler=classes, save_images=save_images)

@@ -4,9 +4,9 @@ The training loop owns the randomness: it draws indices (and, for hflip rows, a 
 with its own generator and calls `batch(indices, flip_mask)`. So data order and flips are part
 of the loop's resumable RNG state, and this object is stateless.
 
-Pixels map to [-1, 1]. Latents are stored ×0.18215 (SPEC 3.1 step 2) and normalised as
+Pixels map to [-1, 1]. Latents are stored ×0.18215 (the SD-VAE scale factor) and normalised as
 ((z/0.18215) − mean)/std · 0.5 with the stored per-element stats when `spec.latent_norm`
-(step 4); without it they are returned as stored (the E-LatentLPIPS row).
+(LCT code); without it they are returned as stored (the E-LatentLPIPS row).
 """
 from __future__ import annotations
 
@@ -17,15 +17,30 @@ from repro.io import ReproError
 from repro.specs import DataSpec
 
 SCALE = 0.18215
+VAE_DECODE = "vae:sd-vae-ft-ema"
+
+
+class Decoder:
+    """Model space -> uint8 images, carrying the stable name that result records show."""
+
+    def __init__(self, fn, name: str):
+        self.fn, self.name = fn, name
+
+    def __call__(self, x, **kw):
+        return self.fn(x, **kw)
+
+    def __repr__(self):
+        return f"Decoder({self.name!r})"
 
 
 class TrainSet:
     def __init__(self, array, labels, shape, to_model, from_model, name, limit=None,
-                 flip_ok=True):
+                 flip_ok=True, decode_name="pixels"):
         n = len(array) if limit is None else min(int(limit), len(array))
         self.array, self.n, self.shape, self.name = array, n, tuple(shape), name
         self.labels = None if labels is None else torch.from_numpy(np.asarray(labels[:n]))
-        self._to_model, self._from_model, self._flip_ok = to_model, from_model, flip_ok
+        self._to_model, self._flip_ok = to_model, flip_ok
+        self.decoder = Decoder(from_model, decode_name)
 
     def __len__(self):
         return self.n
@@ -52,7 +67,7 @@ class TrainSet:
 
     def decode(self, x, **kw):
         """Model space → uint8 images (B, H, W, C) on the CPU."""
-        return self._from_model(x, **kw)
+        return self.decoder(x, **kw)
 
 
 def pixels_to_model(raw: np.ndarray) -> torch.Tensor:
@@ -93,7 +108,7 @@ def open_train_set(spec: DataSpec, root=None) -> TrainSet:
             return torch.from_numpy(raw).float().div_(half).sub_(1.0).unsqueeze(1)
         return TrainSet(train, labels if spec.num_classes else None, (1, 8, 8), to_model,
                         pixels_from_model, "digits",
-                        spec.limit)
+                        spec.limit, decode_name="digits:pixels")
     if spec.latent:
         shape = (4, spec.resolution // 8, spec.resolution // 8)
     else:
@@ -106,7 +121,7 @@ def open_train_set(spec: DataSpec, root=None) -> TrainSet:
             zero, one = np.zeros(shape, np.float32), np.ones(shape, np.float32)
             return TrainSet(data, labels, shape, torch.from_numpy,
                             latent_from_model(zero, one, True, _default_vae), "synthetic",
-                            flip_ok=False)
+                            flip_ok=False, decode_name=VAE_DECODE)
         return TrainSet(data, labels, shape, pixels_to_model, pixels_from_model, "synthetic")
     if spec.latent:
         from .latents import load_latents
@@ -118,7 +133,7 @@ def open_train_set(spec: DataSpec, root=None) -> TrainSet:
                         latent_to_model(stats["mean"], stats["std"], spec.latent_norm),
                         latent_from_model(stats["mean"], stats["std"], spec.latent_norm,
                                           _default_vae),
-                        spec.name, spec.limit, flip_ok=False)
+                        spec.name, spec.limit, flip_ok=False, decode_name=VAE_DECODE)
     from .prepare import load_prepared
     images, labels, manifest = load_prepared(spec.name, root)
     if tuple(images.shape[1:]) != (spec.resolution, spec.resolution, spec.channels):

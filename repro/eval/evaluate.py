@@ -36,6 +36,25 @@ def _uint8_nhwc(imgs) -> np.ndarray:
     return a
 
 
+def callable_name(fn, default: str = "pixels") -> str:
+    """The stable name a record shows for `fn`: its `name` attribute, else module.qualname.
+
+    A repr ("<lambda>", "<function f at 0x…>") changes between runs and says nothing, so
+    anonymous callables are refused instead of recorded.
+    """
+    if fn is None:
+        return default
+    name = getattr(fn, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    qual = getattr(fn, "__qualname__", "")
+    if qual and "<" not in qual:
+        return f"{fn.__module__}.{qual}"
+    raise ReproError(f"decode={fn!r}: an anonymous callable cannot be named in the result "
+                     f"record; pass a module-level function or an object with a `name` attribute "
+                     f"(e.g. repro.data.trainset.Decoder(fn, 'vae:...'))")
+
+
 def _save_png(img: np.ndarray, path: Path) -> None:
     import io
 
@@ -67,6 +86,7 @@ def evaluate(f, spec: EvalSpec, shape, out_dir, decode: Optional[Callable] = Non
                          f"give one sigma per function evaluation")
     if spec.gen_format not in ("png", "jpg"):
         raise ReproError(f"EvalSpec.gen_format={spec.gen_format!r}: choose 'png' or 'jpg'")
+    decode_name = callable_name(decode)      # before any sampling: a bad decode fails fast
     decode = decode or to_uint8
     fbs = int(spec.batch_size)
 
@@ -171,7 +191,7 @@ def evaluate(f, spec: EvalSpec, shape, out_dir, decode: Optional[Callable] = Non
         "metric": spec.metric, "num_samples": num, "nfe": spec.nfe,
         "sigmas": [float(s) for s in spec.sigmas], "seed": spec.seed, "seeding": "sha256(seed:i)",
         "gen_format": spec.gen_format, "batch_size": fbs,
-        "decode": getattr(decode, "__name__", type(decode).__name__),
+        "decode": decode_name,
         "mode": spec.fid_mode if spec.metric == "fid" else None,
         "extractor": fid_ext.id if fid_ext is not None else None,
         "reference": {"name": spec.reference,
