@@ -1,4 +1,4 @@
-"""Minibatch OT coupling time (SPEC 1.8) at per-GPU batches 32/128/256 on 32×32×4 latents.
+"""Minibatch OT coupling time (sLCT §4.4) at per-GPU batches 32/128/256 on 32×32×4 latents.
 
     python benchmarks/ot_coupling.py [--batches 32 128 256] [--trials 9] [--step-ms MS]
                                      [--step-batches 2 4] [--step-steps 2] [--threads T]

@@ -1,9 +1,9 @@
 """Rows the papers print that are not ours to reproduce ("paper only" in the tables).
 
 They are data, not recipes, so they live here and not under gin/. Numbers are as printed
-(SPEC 5.1 and 5.2, CONFIRMED from the iCT poster and the sLCT paper text); None is '–'.
+(the iCT authors' ImageNet 64x64 results and sLCT Table 1); None is '–'.
 Epochs are kept as printed strings ('6.2K'), because the papers round them.
-The iCT CIFAR-10 reference rows are not in the texts we hold (SPEC 5.1) and are left out.
+The iCT CIFAR-10 reference rows were not checked against the paper's text and are left out.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ LATENT = "Latent diffusion"
 DUP = "printed identical to the CelebA-HQ row (likely a copy-paste slip in the paper); kept as printed"
 
 PAPER_ROWS: list[PaperRow] = [
-    # iCT poster, ImageNet 64x64 (SPEC 5.1), in the poster's order
+    # iCT, ImageNet 64x64 (the authors' poster), in the poster's order
     _ict("diff-instruct", DISTILL, "Diff-Instruct", 1, 5.57),
     _ict("pd-star", DISTILL, "PD*", 1, 15.39, 0.59, 0.62),
     _ict("pd-star", DISTILL, "PD*", 2, 8.95, 0.63, 0.65),
@@ -74,7 +74,7 @@ PAPER_ROWS: list[PaperRow] = [
     _ict("biggan-deep", DIRECT, "BigGAN-deep", 1, 4.06, 0.79, 0.48),
     _ict("ct-lpips", DIRECT, "CT (LPIPS)", 1, 13.0, 0.71, 0.47),
     _ict("ct-lpips", DIRECT, "CT (LPIPS)", 2, 11.1, 0.69, 0.56),
-    # sLCT Table 1 (SPEC 5.2): method, NFE, FID, recall, epochs, batch
+    # sLCT Table 1: method, NFE, FID, recall, epochs, batch
     _t1("celebahq", "wavediff", PIXEL, "WaveDiff", 2, 5.94, 0.37, "500", 64),
     _t1("celebahq", "score-sde", PIXEL, "Score SDE", 4000, 7.23, None, "6.2K", None),
     _t1("celebahq", "ddgan", PIXEL, "DDGAN", 2, 7.64, 0.36, "800", 32),

@@ -49,7 +49,7 @@ def evaluate_row(row: Row, f, out_dir, num=None, device="cpu", progress=True, se
 
 
 class EulerTrajectory(torch.nn.Module):
-    """A denoiser run through `steps` Euler steps on the Karras grid (LDM-8† baseline, SPEC 3.4)."""
+    """A denoiser run through `steps` Euler steps on the Karras grid (LDM-8† baseline, sLCT Table 1)."""
 
     def __init__(self, d, steps: int, loss):
         super().__init__()

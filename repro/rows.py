@@ -146,7 +146,7 @@ def all_rows(smoke: bool = False) -> list[Row]:
 
 
 def _with_switches(row: Row) -> Row:
-    """The paper-vs-code switches (SPEC section 6) in force for this row, for the record."""
+    """The paper-vs-code switches (docs/FIDELITY.md) in force for this row, for the record."""
     import dataclasses
 
     l, d = row.loss, row.data

@@ -25,7 +25,7 @@ class Claim:
     precision: Optional[float] = None
     recall: Optional[float] = None
     source: str = ""                 # where it is printed, e.g. 'sLCT Table 2c'
-    confirmed: bool = True           # False where SPEC marks the number UNCONFIRMED
+    confirmed: bool = True           # False where no paper text confirms the number
     notes: str = ""
 
 
@@ -36,7 +36,7 @@ class DataSpec:
     channels: int = 3
     train_size: int = 0              # images per epoch, as the paper's code counts them (used for K)
     latent: bool = False             # train on SD-VAE latents (32x32x4) instead of pixels
-    latent_norm: bool = True         # per-element (x/0.18215 - mean)/std * 0.5  (SPEC 3.1 step 4)
+    latent_norm: bool = True         # per-element (x/0.18215 - mean)/std * 0.5  (LCT code)
     num_classes: int = 0
     hflip: bool = False              # random horizontal flip at train time
     limit: Optional[int] = None      # use only the first `limit` images (smoke runs)
@@ -59,7 +59,7 @@ class ModelSpec:
     norm: str = "gn"                 # block norms: 'gn' | 'in' | 'ln' | 'rms' | 'ns_layernorm'
     last_norm: str = "gn"            # output norm, same keys
     embedding: str = "positional"    # 'positional' | 'fourier'
-    fourier_scale: float = 16.0      # iCT uses 0.02 (SPEC 2.2)
+    fourier_scale: float = 16.0      # iCT uses 0.02 (iCT §3.1)
     resblock_updown: bool = True
 
 
@@ -160,7 +160,7 @@ class Row:
     runtime: RuntimeSpec = field(default_factory=RuntimeSpec)
     operative_config: str = ""
     switches: tuple = ()             # ((name, value), ...) paper-vs-code switches in force
-    unconfirmed: tuple = ()          # settings this row uses that SPEC marks UNCONFIRMED
+    unconfirmed: tuple = ()          # settings this row uses that no paper/code text confirms
     overrides: tuple = ()            # extra gin bindings applied after the row file (--set)
     smoke: bool = False              # built with gin/smoke.gin
 

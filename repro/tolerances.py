@@ -54,8 +54,8 @@ class Metric:
         return " or ".join(parts) + (" (whichever is larger)" if len(parts) > 1 else "")
 
 
-# FID moves by a few percent between FID implementations, reference sets and seeds (SPEC 4:
-# clean-fid vs pytorch-fid vs the ADM evaluator), hence a relative band. Precision and recall are
+# FID moves by a few percent between FID implementations, reference sets and seeds
+# (clean-fid vs pytorch-fid vs the ADM evaluator), hence a relative band. Precision and recall are
 # fractions in [0, 1] whose run-to-run spread on 50K samples is ~0.01, hence an absolute band.
 METRICS = {
     "fid": Metric(better="lower", rel_tol=0.10, label="FID", digits=2,

@@ -1,11 +1,11 @@
 """The papers' printed numbers, typed by hand from the papers (not from gin/), with citations.
 
-sLCT = Dao et al. 2025, arXiv 2502.01441v2 (shared/papers/slct-paper.md):
+sLCT = Dao et al. 2025, arXiv 2502.01441v2:
   Table 1 (a) CelebA-HQ, (b) LSUN Church, (c) FFHQ — "Our performance on CelebA-HQ, LSUN Church,
   FFHQ datasets at resolution 256x256"; Table 2 (a)-(d) — "Ablation Studies on CelebA-HQ
   256x256 dataset at epoch 1400".
-iCT = Song & Dhariwal 2023 (shared/papers/ict-poster.txt, "Results on ImageNet 64x64"; CIFAR-10
-  iCT-deep 2.51 / 2.24 from the abstract; CIFAR-10 iCT 2.83 / 2.46 are UNCONFIRMED (SPEC 5.1)).
+iCT = Song & Dhariwal 2023 (the authors' poster, "Results on ImageNet 64x64"; CIFAR-10
+  iCT-deep 2.51 / 2.24 from the abstract; CIFAR-10 iCT 2.83 / 2.46 are UNCONFIRMED, see docs/FIDELITY.md).
 Format: row id -> (fid, precision, recall).
 """
 
@@ -63,7 +63,7 @@ CLAIMS = {
     "slct/t2d/nsln": (7.27, None, 0.50),
 }
 
-# Rows that must train once together (SPEC 5, column "share").
+# Rows that must train once together (equal training bindings; the '=' rows of sLCT Table 2).
 SHARED = [
     ["slct/t1/celebahq/ours/nfe1", "slct/t1/celebahq/ours/nfe2", "slct/t2a/plus_nsln", "slct/t2b/r0.25",
      "slct/t2c/cauchy", "slct/t2d/nsln"],

@@ -6,7 +6,7 @@ from repro.core import adaptive_c, discretization_steps, ict_c
 
 
 def test_slct_celeba_stages():
-    # SPEC 3.3: K = 210·1400 = 294000, s1/s0 = 64 -> log2 = 6 -> K' = 294000 // 7 = 42000.
+    # CelebA-HQ: K = (27000 // 128)·1400 = 210·1400 = 294000, s1/s0 = 64 -> log2 = 6 -> K' = 294000 // 7 = 42000.
     K, Kp = 294_000, 42_000
     stages = [11, 21, 41, 81, 161, 321, 641]
     for s, n in enumerate(stages):
@@ -42,7 +42,7 @@ def test_ict_c_values():
     assert abs(ict_c(12288) - 0.0599) < 5e-5
 
 
-# SPEC 1.6 table, rounded to 5 decimals there.
+# c(N) per stage as (paper sLCT eq. 11, LCT code form), rounded to 5 decimals.
 SPEC_C = {11: (0.03216, 0.03456), 21: (0.01419, 0.01364), 41: (0.00626, 0.00614), 81: (0.00276, 0.00277),
           161: (0.00122, 0.00125), 321: (0.00054, 0.00056), 641: (0.00024, 0.00025)}
 

@@ -20,7 +20,7 @@ def test_karras_endpoints_monotone_and_middle():
 
 
 def test_karras_matches_spec_grid_values():
-    # SPEC 1.9: descending indices 400/440/460/420 of a 641-grid.
+    # The LCT eval scripts' descending indices 400/440/460/420 of a 641-grid.
     desc = karras_sigmas(641).flip(0)
     for j, want in ((400, 0.7434), (440, 0.3693), (460, 0.2531), (420, 0.5286)):
         assert abs(desc[j].item() - want) < 1e-4

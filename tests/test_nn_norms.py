@@ -1,4 +1,4 @@
-"""Normalisation layers by name (SPEC 2.1): every norm trains in both networks; NsLN is eq. 12."""
+"""Normalisation layers by name (sLCT Sec. 4.6, Table 2d): every norm trains in both networks; NsLN is eq. 12."""
 import pytest
 import torch
 

@@ -6,27 +6,27 @@ import torch
 
 from repro.nn import PRESETS, build_network, count_params
 
-# Measured counts of this implementation (torch 2.14, built from the facts in SPEC 2 and the
+# Measured counts of this implementation (torch 2.14, built from the
 # module docstrings). The build is checked against these within 1%.
 PARAM_COUNTS = {
-    # SPEC 2.1: "~151 M with GN, about +7 M with NsLN" (UNCONFIRMED estimate):
+    # Estimate from the LCT code's structure, "~151 M with GN, about +7 M with NsLN" (not printed):
     # measured 151.33 M with GN (+0.2%) and 158.36 M with NsLN (+7.03 M). Holds.
     "slct_unet": 158_355_972,
     "slct_unet@gn": 151_325_956,
-    # SPEC 2.2: "about 56 M" (UNCONFIRMED); EDM's CIFAR-10 NCSN++ is ~56 M. Measured 56.40 M (+0.7%).
+    # iCT: "about 56 M" (UNCONFIRMED); EDM's CIFAR-10 NCSN++ is ~56 M. Measured 56.40 M (+0.7%).
     "ict_ncsnpp_cifar10": 56_395_523,
-    # SPEC gives no number for the deep variant (twice the blocks).
+    # No published number for the deep variant (twice the blocks).
     "ict_ncsnpp_cifar10_deep": 97_610_499,
-    # SPEC 2.3 gives no number; CM's ImageNet-64 ADM is ~296 M. Measured 295.90 M (−0.03%).
+    # No iCT number; CM's ImageNet-64 ADM is ~296 M. Measured 295.90 M (−0.03%).
     "ict_adm_imagenet64": 295_899_267,
     "ict_adm_imagenet64_deep": 495_357_699,
 }
 
-# Published or SPEC estimates, with the tolerance they are checked at.
+# Published counts or estimates, with the tolerance they are checked at.
 ESTIMATES = {
-    "slct_unet@gn": (151e6, 0.01),       # SPEC 2.1
-    "slct_unet": (151e6 + 7e6, 0.01),    # SPEC 2.1 "+~7 M with NsLN"
-    "ict_ncsnpp_cifar10": (56e6, 0.01),  # SPEC 2.2
+    "slct_unet@gn": (151e6, 0.01),       # estimate from the LCT code
+    "slct_unet": (151e6 + 7e6, 0.01),    # same, "+~7 M with NsLN"
+    "ict_ncsnpp_cifar10": (56e6, 0.01),  # EDM's CIFAR-10 NCSN++
     "ict_adm_imagenet64": (296e6, 0.01), # CM's ImageNet-64 ADM (published count)
 }
 

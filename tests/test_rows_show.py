@@ -1,4 +1,4 @@
-"""`repro show --json` for every row against settings typed from SPEC (sections cited)."""
+"""`repro show --json` for every row against settings typed from the papers and the LCT code (docs/FIDELITY.md)."""
 import json
 
 import pytest
@@ -6,20 +6,20 @@ import pytest
 from paper_claims import CLAIMS
 from repro.cli import main
 
-# Family defaults. sLCT best recipe: SPEC 5 legend, 2.1, 3.2, 3.3, 1.5-1.8, 4.1.
+# Family defaults. sLCT best recipe: sLCT §4.2-4.6 and §5.1, with the code's side of each switch.
 SLCT = dict(paper="sLCT", latent=True, resolution=256, arch="adm", norm="ns_layernorm", loss="cauchy",
             reduction="mean", c_kind="adaptive (code)", ot=True, diff_r=0.25, diff_weight=5.0, s0=10, s1=640,
             sampler="lognormal", p_mean=-1.1, p_std=2.0, weighting="ict", optimizer="radam", lr=1e-4, dropout=0.0,
             ema=0.99993)
-PER_DATASET = {  # SPEC 3.3 (epochs, global batch, K from the code's formula)
+PER_DATASET = {  # sLCT Table 1 (epochs, global batch, K from the code's formula)
     "celebahq": dict(dataset="celebahq256", batch_size=128, epochs=1400, steps=27000 // 128 * 1400),
     "lsun": dict(dataset="lsun_church256", batch_size=256, epochs=1800, steps=240000 // 256 * 1800),
     "ffhq": dict(dataset="ffhq256", batch_size=128, epochs=1400, steps=70000 // 128 * 1400),
 }
-ILCT = dict(loss="pseudo_huber", c_kind="ict", c_value=0.00054 * 64, ot=False, diff_r=None, norm="gn")  # SPEC 5.4
+ILCT = dict(loss="pseudo_huber", c_kind="ict", c_value=0.00054 * 64, ot=False, diff_r=None, norm="gn")  # iLCT baseline recipe
 LDM8 = dict(loss="cauchy", c_kind="fixed", c_value=3.45, ot=False, diff_r=None, norm="gn", sampler="uniform",
-            p_mean=None, p_std=None, weighting="edm", ema=0.9999, sigmas=None)  # SPEC 3.4
-ICT = {  # SPEC 2.2, 2.3, 3.5 (mostly UNCONFIRMED), 1.6 for c
+            p_mean=None, p_std=None, weighting="edm", ema=0.9999, sigmas=None)  # LDM-8† (LCT code)
+ICT = {  # iCT settings (mostly UNCONFIRMED, docs/FIDELITY.md)
     "cifar10": dict(paper="iCT", dataset="cifar10", resolution=32, latent=False, arch="ncsnpp", norm="gn",
                     loss="pseudo_huber", reduction="sum", c_kind="ict", c_value=0.00054 * 3072 ** 0.5, ot=False,
                     diff_r=None, s0=10, s1=1280, sampler="lognormal", p_mean=-1.1, p_std=2.0, weighting="ict",
@@ -31,8 +31,8 @@ ICT = {  # SPEC 2.2, 2.3, 3.5 (mostly UNCONFIRMED), 1.6 for c
                        weighting="ict", batch_size=4096, steps=800000, epochs=None, optimizer="adam", lr=1e-4,
                        dropout=0.2, ema=0.99997),
 }
-MID = {"cifar10": 0.821, "imagenet64": 1.526, "celebahq": 0.2531, "lsun": 0.5286, "ffhq": 0.3693}  # SPEC 1.9, 6
-T2_DELTAS = {  # SPEC 5.3
+MID = {"cifar10": 0.821, "imagenet64": 1.526, "celebahq": 0.2531, "lsun": 0.5286, "ffhq": 0.3693}  # docs/FIDELITY.md
+T2_DELTAS = {  # sLCT Table 2
     "t2a/ilct": ILCT, "t2a/cauchy": {**ILCT, "loss": "cauchy"},
     "t2a/plus_diff": {**ILCT, "loss": "cauchy", "diff_r": 0.25},
     "t2a/plus_ot": {**ILCT, "loss": "cauchy", "diff_r": 0.25, "ot": True},
@@ -88,7 +88,7 @@ def test_show_json_matches_spec(row_id, capsys):
     for k, v in e.items():
         if k in ("c_value", "reduction", "diff_weight", "s0", "s1"):
             continue
-        assert got[k] == v, f"{row_id}: {k} = {got[k]!r}, SPEC says {v!r}"
+        assert got[k] == v, f"{row_id}: {k} = {got[k]!r}, expected {v!r}"
     if e.get("c_value") is None:
         assert s["loss"]["c_value"] is None
     else:

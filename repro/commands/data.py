@@ -28,7 +28,7 @@ def add_arguments(parser) -> None:
     e.add_argument("--batch", type=int, default=32)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--with-flips", action="store_true",
-                   help="also encode mirrored images (LSUN church256_flip, SPEC 3.1)")
+                   help="also encode mirrored images (LSUN Church: the sLCT code trains on 120K images plus their mirrors)")
     e.add_argument("--device", default=None, help="default: cuda when available")
     e.add_argument("--no-progress", action="store_true")
 

@@ -1,4 +1,4 @@
-"""Minibatch OT coupling between data and noise (sLCT sec. 4.4; SPEC 1.8)."""
+"""Minibatch OT coupling between data and noise (sLCT sec. 4.4)."""
 from __future__ import annotations
 
 import numpy as np
@@ -47,7 +47,7 @@ def ot_coupling(x0: torch.Tensor, z: torch.Tensor, solver: str = "lsa") -> torch
     """Return z permuted so that returned[k] is x0[k]'s OT partner.
 
     solver: 'lsa' (scipy linear_sum_assignment, default: 1.5-4x faster at batch 128-256, see
-    benchmarks/ot_coupling.py) or 'emd' (POT ot.emd, as SPEC 1.8 / LCT). Both are exact; they
+    benchmarks/ot_coupling.py) or 'emd' (POT ot.emd, as the LCT code). Both are exact; they
     return the same permutation whenever the optimum is unique (tests/test_perf_ot_solvers.py).
 
     The LCT code reorders both x0 and z by the sampled pairs; keeping x0 in place gives the

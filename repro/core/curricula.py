@@ -1,4 +1,4 @@
-"""Discretisation curriculum N(k) and the robust-loss scale c (SPEC 1.2, 1.6)."""
+"""Discretisation curriculum N(k) and the robust-loss scale c (iCT sec. 3.3-3.4; sLCT eq. 10-11)."""
 from __future__ import annotations
 
 import math
@@ -22,7 +22,7 @@ def discretization_steps(k: int, total: int, s0: int = 10, s1: int = 1280) -> in
 
 
 def ict_c(dim: int) -> float:
-    """iCT's fixed pseudo-Huber scale c = 0.00054·sqrt(D) (iCT sec. 3.3; SPEC 1.6)."""
+    """iCT's fixed pseudo-Huber scale c = 0.00054·sqrt(D) (iCT sec. 3.3)."""
     return 0.00054 * math.sqrt(dim)
 
 
@@ -31,7 +31,7 @@ def adaptive_c(n: int, form: str = "code", s0: int = 10, dim: int = 4096) -> flo
 
     'paper': exp(−1.18 ln(N−1) − 0.72) for every N (sLCT eq. 11).
     'code' : exp(−1.15 ln(N−1) − 0.85) once N > s0+1; at the first stage the LCT code keeps
-             iCT's c0 = 0.00054·sqrt(D) (SPEC 1.6 and switch adaptive_c.coeffs in SPEC 6).
+             iCT's c0 = 0.00054·sqrt(D) (switch adaptive_c.coeffs, docs/FIDELITY.md).
     """
     n = int(n)
     if form == "paper":

@@ -1,8 +1,8 @@
-"""Metric functions d(x, y) of SPEC 1.5, per sample.
+"""Metric functions d(x, y) (iCT sec. 3.3; sLCT eq. 6-8, Table 2c), per sample.
 
 Every function takes (x, y, c, reduction) and returns a (B,) fp32 tensor. With r = x − y:
 reduction 'sum' uses s = ||r||² (the papers' formulas), 'mean' uses s = ||r||²/D (LCT code;
-switch loss_reduction in SPEC 6). Work is done in fp32 because bf16 squares of small
+switch loss_reduction, docs/FIDELITY.md). Work is done in fp32 because bf16 squares of small
 residuals lose most of their bits.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ def l2(x, y, c=None, reduction="sum"):
 @register("pseudo_huber")
 def pseudo_huber(x, y, c, reduction="sum"):
     """sqrt(s + c²) − c (iCT sec. 3.3; sLCT eq. 7). Also the paper's Table-2c 'Huber' row:
-    the LCT code's `huber` is this function (SPEC 1.5)."""
+    the LCT code's `huber` is this function."""
     s = squared_norm(x, y, reduction)
     # Same function written as s/(sqrt(s + c²) + c): the literal form cancels catastrophically
     # in fp32 once s << c², which is the usual regime late in training.
@@ -53,7 +53,7 @@ def pseudo_huber(x, y, c, reduction="sum"):
 def huber(x, y, c, reduction="sum"):
     """True Huber on a = sqrt(s): a²/2 if a ≤ c, else c(a − c/2).
 
-    Not used by any paper row — sLCT's 'Huber' row is pseudo_huber (SPEC 1.5); kept for
+    Not used by any paper row — sLCT's 'Huber' row is pseudo_huber (docs/FIDELITY.md); kept for
     completeness. The linear branch takes sqrt(max(s, c²)) so its gradient stays finite at s=0.
     """
     s = squared_norm(x, y, reduction)

@@ -96,7 +96,7 @@ class ConsistencyLoss:
         """Which pairs get the diffusion term; i is the ascending pair index, the student sits at i+1.
 
         'code': LCT's `indices >= int(N·(1−r))` on the descending index of the student,
-                j = n−2−i (SPEC 1.7).
+                j = n−2−i (switch diff_term.index_rule).
         'paper': sLCT eq. 9 "i ≤ int(N·r)" read with i = 1-based ascending index of the point
                  where f is evaluated (the student, i+2 in 1-based terms).
         """
@@ -119,7 +119,7 @@ class ConsistencyLoss:
         if draws is None:
             draws = self.draw(x0.shape[0], n, generator, x0)
         i = draws["i"].to(x0.device)
-        # OT pairs within the batch this call sees (SPEC 1.8: per GPU batch).
+        # OT pairs within the batch this call sees (per GPU batch, as the LCT code).
         z = self.coupling(x0, draws["z"].to(x0.device, torch.float32))
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
 
@@ -145,7 +145,7 @@ class ConsistencyLoss:
             if self.diff_weighting == "edm":
                 term = edm_weight(sigma_next, self.sigma_data) * term
             n_diff = sel.sum()
-            # Mean over the selected samples only; 0 (not NaN) when none is selected (SPEC 1.7).
+            # Mean over the selected samples only (LCT code); 0 (not NaN) when none is selected.
             diff = torch.where(sel, term, zero).sum() / n_diff.clamp(min=1)
             loss = ct + self.diff_weight * diff
         stats = {"ct": ct.detach(), "diff": diff.detach(), "n_diff": n_diff.detach(),
@@ -154,7 +154,7 @@ class ConsistencyLoss:
 
 
 class DiffusionLoss:
-    """LDM-8† baseline (SPEC 3.4): EDM-weighted Cauchy-type denoising loss.
+    """LDM-8† baseline (sLCT Table 1; LCT train_diff_latent.py): EDM-weighted Cauchy-type denoising loss.
 
     σ is uniform over the points of a num_scales Karras grid; per sample
     λ(σ)·log(1 + mse/(2c²)) with λ = 1/σ² + 1/σ_d², i.e. the LCT code's

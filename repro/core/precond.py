@@ -1,6 +1,6 @@
 """Consistency-model parameterisation f_θ(x, σ) = c_skip(σ)·x + c_out(σ)·F_θ(c_in(σ)·x, c_noise(σ)).
 
-Boundary form of CM (Song et al. 2023, App. C; SPEC 1.1): using σ − σ_min in c_skip and c_out
+Boundary form of CM (Song et al. 2023, App. C): using σ − σ_min in c_skip and c_out
 makes f(x, σ_min) = x hold by construction, which is what anchors consistency training.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from torch import nn
 
 
 def scalings(sigma, sigma_data: float = 0.5, sigma_min: float = 0.002):
-    """(c_skip, c_out, c_in) of SPEC 1.1, in sigma's dtype.
+    """(c_skip, c_out, c_in) of CM's boundary form, in sigma's dtype.
 
     At σ = σ_min (same dtype as the grid) σ − σ_min is exactly 0, so c_out = 0 and
     c_skip = σ_d²/σ_d² = 1 exactly: the boundary condition holds bit-exactly.
@@ -26,7 +26,7 @@ def scalings(sigma, sigma_data: float = 0.5, sigma_min: float = 0.002):
 
 
 def c_noise(sigma):
-    """Network time input 250·ln(σ + 1e-44) (CM code writes 1000·0.25·log; SPEC 1.1).
+    """Network time input 250·ln(σ + 1e-44) (CM code writes 1000·0.25·log).
 
     The only definition in the harness, so training and sampling cannot disagree.
     """
@@ -72,7 +72,7 @@ class Consistency(nn.Module):
 
 
 class Denoiser(Consistency):
-    """EDM denoiser D(x, σ) for the LDM-8† baseline (SPEC 3.4).
+    """EDM denoiser D(x, σ) for the LDM-8† baseline (sLCT Table 1).
 
     EDM's preconditioning is the boundary form with σ_min = 0: c_skip = σ_d²/(σ²+σ_d²),
     c_out = σσ_d/sqrt(σ²+σ_d²) (Karras et al. 2022, Table 1), so it reuses Consistency.

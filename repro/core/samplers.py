@@ -1,4 +1,4 @@
-"""Samplers: CM one-step and stochastic multistep (SPEC 1.9), EDM Euler for the LDM-8† baseline."""
+"""Samplers: CM one-step and stochastic multistep (CM Algorithm 1), EDM Euler for the LDM-8† baseline."""
 from __future__ import annotations
 
 import math
@@ -20,7 +20,7 @@ def onestep(f, z: torch.Tensor, sigma_max: float = 80.0, class_labels=None) -> t
 
 @torch.no_grad()
 def multistep(f, z: torch.Tensor, sigmas, sigma_min: float = 0.002, noise=None, class_labels=None):
-    """CM stochastic iterative sampler (CM Algorithm 1; SPEC 1.9). NFE = len(sigmas).
+    """CM stochastic iterative sampler (CM Algorithm 1). NFE = len(sigmas).
 
     sigmas is descending, sigmas[0] = σ_max. Between evaluations the sample is re-noised to
     the next σ': x = x0 + sqrt(σ'² − σ_min²)·ε_k, where the total noise level is σ' because

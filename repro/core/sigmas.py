@@ -1,4 +1,4 @@
-"""Karras noise grid and the time-step (index) samplers of iCT sec. 3.5 / SPEC 1.3."""
+"""Karras noise grid and the time-step (index) samplers of iCT sec. 3.5."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import torch
 
 
 def karras_sigmas(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> torch.Tensor:
-    """Ascending Karras grid σ_1..σ_N (EDM eq. 5; SPEC 1.1), float32 of shape (n,).
+    """Ascending Karras grid σ_1..σ_N (EDM eq. 5), float32 of shape (n,).
 
     Computed in float64; the endpoints are set exactly so that the fp32 σ_1 equals
     float32(σ_min) and the boundary condition f(x, σ_1) = x is exact.
@@ -25,7 +25,7 @@ def karras_sigmas(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho
 def lognormal_index_probs(sigmas: torch.Tensor, p_mean: float = -1.1, p_std: float = 2.0) -> torch.Tensor:
     """p(i) ∝ erf((ln σ_{i+1} − P_mean)/(√2 P_std)) − erf((ln σ_i − P_mean)/(√2 P_std)).
 
-    iCT sec. 3.5 ("discretised lognormal"); SPEC 1.3. Returns float64 (n-1,), summing to 1.
+    iCT sec. 3.5 ("discretised lognormal"). Returns float64 (n-1,), summing to 1.
     """
     log_sig = torch.log(torch.as_tensor(sigmas, dtype=torch.float64).cpu())
     cdf = torch.special.erf((log_sig - p_mean) / (math.sqrt(2.0) * p_std))

@@ -1,4 +1,4 @@
-"""Per-pair loss weights λ (SPEC 1.4). Registry entries take (sigma, sigma_next)."""
+"""Per-pair loss weights λ (iCT sec. 3.1). Registry entries take (sigma, sigma_next)."""
 from __future__ import annotations
 
 import torch

@@ -1,7 +1,7 @@
 """What each real dataset should look like once prepared.
 
 `expected_counts` are the sizes of the full public releases (and of the split the sLCT code
-used, SPEC 3.1 step 5). A source with another count is refused unless the caller allows a
+used; docs/FIDELITY.md). A source with another count is refused unless the caller allows a
 non-standard source (tests, subsets); the manifest then records `standard: false` so nobody
 mistakes a subset for the paper's data.
 """
@@ -37,12 +37,12 @@ DATASETS = {
                            note="cifar-10-batches-py/ (data_batch_1..5)"),
     "imagenet64": DatasetInfo("imagenet64", 64, "imagenet64", (1_281_167,), num_classes=1000,
                               note="Imagenet64_train_npz/ (train_data_batch_1..10.npz)"),
-    # 30,000 = the full CelebA-HQ; 27,000 = the train split the sLCT code reports (SPEC 3.1).
+    # 30,000 = the full CelebA-HQ; 27,000 = the train split the sLCT code reports.
     "celebahq256": DatasetInfo("celebahq256", 256, "folder", (30_000, 27_000),
                                note="folder of 256x256 RGB PNG/JPG"),
     "ffhq256": DatasetInfo("ffhq256", 256, "folder", (70_000,),
                            note="folder of 256x256 RGB PNG/JPG"),
-    # 126,227 = church_outdoor_train_lmdb; 120,000 = the subset the sLCT code used (SPEC 3.1).
+    # 126,227 = church_outdoor_train_lmdb; 120,000 = the subset the sLCT code used.
     "lsun_church256": DatasetInfo("lsun_church256", 256, "lsun", (126_227, 120_000), crop=True,
                                   note="church_outdoor_train_lmdb/ (or a folder of images)"),
 }

@@ -1,4 +1,4 @@
-"""The sLCT latent cache (SPEC 3.1 steps 2-3): encode the prepared images once with the VAE.
+"""The sLCT latent cache (as the LCT code's preprocessing): encode the prepared images once with the VAE.
 
 Layout under $REPRO_DATA/<name>/latents/:
   latents.npy   float32 (M, 4, 32, 32): one posterior sample × 0.18215 per image
@@ -10,7 +10,7 @@ advanced, so a killed run resumes at the last complete chunk and never over-clai
 The posterior sample of the batch starting at row s uses a generator seeded (seed, s), so a
 resumed run produces the same bytes as an uninterrupted one (for the same batch size).
 `with_flips` appends encodings of the mirrored images (rows N..2N-1): the LSUN 240K
-"church256_flip" set (SPEC 3.1 step 5). Flipping latents is not the same as flipping images.
+"church256_flip" set of the LCT code. Flipping latents is not the same as flipping images.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SD VAE (`stabilityai/sd-vae-ft-ema`, SPEC 3.1 step 2), built offline from the cache.
+"""The SD VAE (`stabilityai/sd-vae-ft-ema`, sLCT §5.1), built offline from the cache.
 
 `SD_VAE_CONFIG` is the published config.json of that repo (plus scaling_factor, which
 diffusers defaults to the same 0.18215), shipped so tests can build the real architecture

@@ -23,10 +23,10 @@ from .fid import FeatureExtractor, cleanfid_features, feature_stats
 
 # name -> (asset, mode, extractor id) of statistics published by others.
 PRECOMPUTED = {
-    # clean-fid's own file (SPEC 4.2: CIFAR-10 FID with legacy_tensorflow vs the train set).
+    # clean-fid's own file (docs/FIDELITY.md: CIFAR-10 FID with legacy_tensorflow vs the train set).
     "cifar10_train": ("ref-cifar10-train", "legacy_tensorflow", "inception-torchscript"),
     # ADM evaluator batch: computed by ADM's TF graph of the same 2015-12-05 Inception; clean-fid
-    # legacy_tensorflow runs that graph via torchscript, the closest match we have (SPEC 4.2).
+    # legacy_tensorflow runs that graph via torchscript, the closest match we have.
     "imagenet64_adm_virtual": ("ref-imagenet64-adm", "legacy_tensorflow", "inception-torchscript"),
 }
 

@@ -77,7 +77,7 @@ def to_uint8(x, rounding: str = "round") -> torch.Tensor:
 
 def jpeg_roundtrip(images_uint8, quality: int = 75) -> np.ndarray:
     """Save each image as JPEG (PIL default quality 75) and read it back, as the sLCT code does
-    before pytorch-fid (SPEC 4.1, gen_format='jpg')."""
+    before pytorch-fid (gen_format='jpg'; docs/FIDELITY.md)."""
     from PIL import Image
     x = images_uint8.numpy() if torch.is_tensor(images_uint8) else np.asarray(images_uint8)
     out = np.empty_like(x)

@@ -57,7 +57,7 @@ def count_params(spec: ModelSpec) -> int:
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
-# The paper sizes (SPEC 2.1-2.3). Sizes marked UNCONFIRMED in SPEC are kept as SPEC gives them.
+# The paper sizes. The iCT ones are not confirmed from the paper text (docs/FIDELITY.md).
 PRESETS: dict[str, ModelSpec] = {
     # sLCT: EDM DhariwalUNet on 32×32×4 SD-VAE latents, NsLN block and output norms (sLCT 4.6).
     "slct_unet": ModelSpec(arch="adm", img_resolution=32, in_channels=4, out_channels=4, label_dim=0,
@@ -76,7 +76,7 @@ PRESETS: dict[str, ModelSpec] = {
                                     channels_per_head=64, dropout=0.2, norm="gn", last_norm="gn",
                                     embedding="positional"),
 }
-# The deep variants double the blocks per resolution (SPEC 2.2/2.3, UNCONFIRMED).
+# The deep variants double the blocks per resolution (UNCONFIRMED, docs/FIDELITY.md).
 PRESETS["ict_ncsnpp_cifar10_deep"] = dataclasses.replace(PRESETS["ict_ncsnpp_cifar10"], num_blocks=8)
 PRESETS["ict_adm_imagenet64_deep"] = dataclasses.replace(PRESETS["ict_adm_imagenet64"], num_blocks=6)
 

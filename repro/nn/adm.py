@@ -1,7 +1,7 @@
 """ADM UNet (Dhariwal & Nichol 2021) as re-implemented in EDM's `DhariwalUNet`.
 
-Used by sLCT for 32×32×4 latents (SPEC 2.1: 128 ch, mult (1,2,3,4), 4 blocks, attention at
-16 and 8 and in the bottleneck, NsLN norms) and by iCT on ImageNet-64 (SPEC 2.3: 192 ch,
+Used by sLCT for 32×32×4 latents (LCT code: 128 ch, mult (1,2,3,4), 4 blocks, attention at
+16 and 8 and in the bottleneck, NsLN norms) and by iCT on ImageNet-64 (CM's ADM: 192 ch,
 3 blocks, attention at 32/16/8, 1000 classes). Facts kept from EDM:
 
 - encoder: 3×3 input conv, then per level a down block (except level 0) and `num_blocks`
@@ -16,7 +16,7 @@ Used by sLCT for 32×32×4 latents (SPEC 2.1: 128 ch, mult (1,2,3,4), 4 blocks, 
   (each block starts as the identity and the net outputs 0); labels kaiming-normal × sqrt(dim).
 
 `ModelSpec.resblock_updown` is not read: this architecture always resamples inside residual
-blocks (the sLCT code ignores the flag for this model type, SPEC 2.1). Augmentation labels
+blocks (the sLCT code ignores the flag for this model type). Augmentation labels
 and label dropout (EDM options) are not used by either paper and are left out.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Noise-level embeddings of c_noise (SPEC 1.1: c_noise = 250·ln σ, computed by the core).
+"""Noise-level embeddings of c_noise (CM: c_noise = 250·ln σ, computed by the core).
 
 Both take a (B,) tensor and return (B, num_channels) in float32 ordered [cos | sin], as
 EDM's layers do (so EDM-trained weights would line up).

@@ -1,6 +1,6 @@
 """NCSN++ (Song et al. 2021, score-SDE) as re-implemented in EDM's `SongUNet`, 'ncsnpp' config.
 
-iCT's CIFAR-10 network (SPEC 2.2): 128 channels, mult (2,2,2) (resolutions 32/16/8),
+iCT's CIFAR-10 network (sizes UNCONFIRMED, docs/FIDELITY.md): 128 channels, mult (2,2,2) (resolutions 32/16/8),
 4 blocks per resolution (iCT-deep: 8), attention at 16, Fourier embedding of c_noise with
 scale 0.02, dropout 0.3. Facts kept from EDM's ncsnpp config:
 

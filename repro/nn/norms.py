@@ -1,4 +1,4 @@
-"""Normalisation layers chosen by name (SPEC 2.1; sLCT Sec. 4.6 and Table 2d).
+"""Normalisation layers chosen by name (sLCT Sec. 4.6 and Table 2d).
 
 `make_norm(name, channels, resolution)` serves both `ModelSpec.norm` (norm0, norm1 and the
 attention norm of every block) and `ModelSpec.last_norm` (the output norm). The [C,H,W]
