@@ -147,5 +147,21 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def promote_file(tmp, path) -> None:
+    """Make a finished file written in place (a resumable download's `.part`) durable and
+    rename it onto `path`: a reader sees no file or the whole file, never a torn one."""
+    tmp, path = Path(tmp), Path(path)
+    try:
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as e:
+        _write_failed(path, e)
+    _fsync_dir(path.parent)
+
+
 def canonical_json(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
