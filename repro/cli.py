@@ -31,7 +31,13 @@ EPILOG = """\
 rows are named by their path under gin/ without .gin, e.g. slct/t2c/cauchy; `repro list` shows them.
 the default job:   repro run demo/digits
 environment:       REPRO_CACHE (assets), REPRO_DATA (prepared data), REPRO_RUNS (run dirs),
-                   REPRO_TABLES (results registry and tables)
+                   REPRO_TABLES (results registry and tables), REPRO_GIN (your own rows
+                   directory), REPRO_ROOT (the project holding runs/ and tables/)
+paths:             rows: REPRO_GIN, else the checkout's gin/, else the copy in the package.
+                   project root: REPRO_ROOT, else the nearest directory at or above the cwd
+                   with tables/results/ (or tables/ and gin/), else the source checkout.
+                   runs: REPRO_RUNS, else <root>/runs; tables: REPRO_TABLES, else <root>/tables;
+                   with no root, ./runs and ./tables (and a warning on stderr).
 """
 
 
@@ -68,8 +74,9 @@ def main(argv=None) -> int:
     try:
         return int(args._run(args) or 0)
     except ReproError as e:
-        print(f"repro {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        code = getattr(e, "exit_code", 2)
+        print(f"repro {args.command}: {'error: ' if code == 2 else ''}{e}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print(f"repro {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -20,6 +20,8 @@ from pathlib import Path
 class ReproError(Exception):
     """An error the user can act on; the CLI prints its message as one line, no traceback."""
 
+    exit_code = 2
+
 
 def _fsync_dir(path: Path) -> None:
     try:
@@ -41,6 +43,8 @@ def atomic_open(path, mode: str = "wb"):
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        # mkstemp makes 0600 files; a shared cache or registry needs what the umask allows.
+        os.fchmod(fd, 0o666 & ~_umask())
     except OSError as e:
         _write_failed(path, e)
     try:
@@ -56,6 +60,19 @@ def atomic_open(path, mode: str = "wb"):
         if isinstance(e, OSError):
             _write_failed(path, e)
         raise
+
+
+def _umask() -> int:
+    try:     # Linux reports it without changing it (os.umask can only set and return)
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 # Errors of the file system, not of the caller's code: the user can act on them.
@@ -100,6 +117,18 @@ def _json_default(o):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def append_text(path, text: str) -> None:
+    """Append whole lines to a log (metrics.jsonl). Not atomic across a kill: readers of such
+    logs skip a torn last line (see repro.train.loop._trim_log); a full disk is a ReproError."""
+    path = Path(path)
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+    except OSError as e:
+        _write_failed(path, e)
 
 
 def atomic_torch_save(path, obj) -> None:

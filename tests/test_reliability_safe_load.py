@@ -54,7 +54,11 @@ def test_malicious_pickle_refused_as_run_checkpoint(isolated, capsys):
     state, path = load_latest(run, row.training_key)
     assert state is None and path is None
     assert str(evil) in capsys.readouterr().err
-    rc = main(["eval", "demo/digits/nfe1", "--ckpt", str(run), "--no-record"])
+    # set aside under another name, not deleted, so it cannot be resumed from again
+    aside = evil.with_name(evil.name + ".bad")
+    assert aside.is_file() and not evil.exists()
+    aside.rename(evil)
+    rc = main(["eval", "demo/digits/nfe1", "--ckpt", str(evil), "--no-record"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and f"{evil}: refused to load" in err and len(err.splitlines()) == 1
     assert not marker.exists()
@@ -116,4 +120,4 @@ def test_non_finite_loss_stops_at_boundary_naming_step(tmp_path, monkeypatch, va
     msg = str(e.value)
     assert "non-finite loss at step 7" in msg and "step-0000005.pt" in msg and "\n" not in msg
     names = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
-    assert names == ["step-0000005.pt"]            # nothing saved at or after the bad step
+    assert names == ["step-0000005.pt", "step-0000005.pt.sha256"]   # nothing saved at or after the bad step

@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import sys
 import threading
 import time
 from pathlib import Path
 
 import torch
 
-from repro.io import ReproError, atomic_write_json, atomic_write_text
+from repro.io import ReproError, append_text, atomic_write_json, atomic_write_text
 from repro.specs import Row
 from repro.train import build
 from repro.train.checkpoint import load_latest, save_checkpoint
@@ -38,6 +40,53 @@ def wait_checkpoint_saved(timeout: float) -> bool:
 
 class CheckpointRequested(Exception):
     """Raised out of train_row after it saved a checkpoint because request_checkpoint() was called."""
+
+
+class TrainingStopped(ReproError):
+    """SIGTERM or SIGINT stopped training after a checkpoint; the CLI exits 128 + signal number."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
+_stop_signal: list = [None]     # the signal that asked the loop to stop, while one is pending
+
+
+@contextlib.contextmanager
+def _save_on_signals():
+    """While training: SIGTERM/SIGINT save a checkpoint after the current step, then stop.
+
+    `kill`, `timeout` and most schedulers send SIGTERM; Ctrl-C sends SIGINT. Handlers someone else
+    installed (submitit's on SLURM) are left alone. A second signal stops at once.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if _stop_signal[0] is not None:
+            raise KeyboardInterrupt
+        _stop_signal[0] = signum
+        print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this step, then stopping "
+              f"(send it again to stop now)", file=sys.stderr, flush=True)
+        request_checkpoint()
+
+    previous = {}
+    for s in (signal.SIGTERM, signal.SIGINT):
+        if signal.getsignal(s) in (signal.SIG_DFL, signal.default_int_handler):
+            previous[s] = signal.signal(s, handler)
+    try:
+        yield
+        late = _stop_signal[0]
+        if late is not None:     # arrived after the final checkpoint was written
+            _checkpoint_requested.clear()
+            raise TrainingStopped(late, f"stopped by {signal.Signals(late).name} after training finished; "
+                                        f"its final checkpoint is saved; run the same command again to go on")
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        _stop_signal[0] = None
 
 
 def _mix(*xs: int) -> int:
@@ -136,7 +185,9 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
     spike = _SpikeDetector(dev)
     window, t0 = 0, time.perf_counter()
     last_saved = ckpt_path
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_save_on_signals())
+        stack.callback(lambda: bar is not None and bar.close())
         while step < stop:
             loss = step_fn(step, order.indices(step))
             # Divergence guard without a host sync: remember the first non-finite step on device.
@@ -152,7 +203,8 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
                 if int(bad_step) >= 0:
                     raise ReproError(
                         f"{run_dir}: non-finite loss at step {int(bad_step)}; training stopped; last good "
-                        f"checkpoint: {last_saved or 'none (starts from scratch)'}")
+                        f"checkpoint: {last_saved or 'none (starts from scratch)'}; lower OptimSpec.lr or "
+                        f"check the data, then re-run to resume from it")
             if boundary and rank == 0:
                 warn = spike.report()      # one host sync per boundary, none per step
                 if warn is not None:
@@ -166,8 +218,7 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
                 rec = dict(step=step, loss=mean, N=n, c=build.c_at(row, n, dim), steps_per_s=window / dt,
                            wall_s=wall)
                 if rank == 0:
-                    with open(log_path, "a") as fh:
-                        fh.write(json.dumps(rec) + "\n")
+                    append_text(log_path, json.dumps(rec) + "\n")
                     if bar is not None:
                         bar.set_postfix(loss=f"{mean:.4g}", N=n, it_s=f"{window / dt:.1f}")
                         bar.update(window)
@@ -182,10 +233,12 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
                 if _checkpoint_requested.is_set():
                     _checkpoint_requested.clear()
                     _checkpoint_saved.set()
+                    if _stop_signal[0] is not None:
+                        name = signal.Signals(_stop_signal[0]).name
+                        raise TrainingStopped(_stop_signal[0], (
+                            f"stopped by {name} after step {step}; checkpoint: {last_saved}; "
+                            f"run the same command again to resume"))
                     raise CheckpointRequested(str(last_saved))
-    finally:
-        if bar is not None:
-            bar.close()
     return run_dir
 
 
