@@ -6,26 +6,24 @@ turning gin's multi-line exceptions into one line that names the file, the line 
 from __future__ import annotations
 
 import fnmatch
+# gin-config 0.5 resolves includes through importlib.util without importing it; an editable
+# install's finder happens to import it, a wheel install does not (AttributeError on `include`).
+import importlib.util  # noqa: F401
 import logging
-import os
 import re
 import threading
 from pathlib import Path
 
 from repro.io import ReproError
+from repro.paths import gin_dir
 from repro.specs import Row
 
-GIN_DIR = Path(os.environ.get("REPRO_GIN", Path(__file__).resolve().parent.parent / "gin"))
 SMOKE_FILE = "smoke.gin"
 # Files under gin/ that are not rows.
 NON_ROW_DIRS = ("base",)
 NON_ROW_FILES = (SMOKE_FILE,)
 
 _lock = threading.Lock()  # gin's config is process-global
-
-
-def gin_dir() -> Path:
-    return Path(os.environ.get("REPRO_GIN", GIN_DIR))
 
 
 def all_row_ids() -> list[str]:
@@ -48,9 +46,22 @@ def expand(patterns) -> list[str]:
         hits = [i for i in ids if fnmatch.fnmatch(i, pat) or fnmatch.fnmatch(i, pat + "/*")] \
             if any(ch in pat for ch in "*?[") else ([pat] if pat in ids else [i for i in ids if i.startswith(pat + "/")])
         if not hits:
-            raise ReproError(f"{_row_path(pat)}: unknown row '{pat}'; `repro list` shows the {len(ids)} rows")
+            raise ReproError(f"{_row_path(pat)}: unknown row '{pat}'; {did_you_mean(pat, ids)}"
+                             f"`repro list` shows the {len(ids)} rows")
         out += [h for h in hits if h not in out]
     return out
+
+
+def did_you_mean(name: str, ids, prefixes: bool = True) -> str:
+    """"did you mean 'x'? " for the row ids nearest `name` (with `prefixes`, also the id prefixes
+    that `expand` accepts, e.g. a table 'slct/t2c'), else ""."""
+    import difflib
+
+    names = set(ids)
+    if prefixes:
+        names |= {"/".join(i.split("/")[:k]) for i in ids for k in range(1, i.count("/") + 1)}
+    near = difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.75)
+    return f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ""
 
 
 def _row_path(row_id: str) -> Path:
@@ -106,15 +117,19 @@ def _one_line(e: Exception, row_file: Path, files=(), overrides=()) -> str:
     return f"{where}: {msg}"
 
 
-def load_row(row_id: str, overrides=(), smoke: bool = False) -> Row:
-    """Parse gin/<row_id>.gin (+ gin/smoke.gin if smoke, + override bindings) into a Row."""
+def load_row(row_id: str, overrides=(), smoke: bool = False, with_config: bool = True) -> Row:
+    """Parse gin/<row_id>.gin (+ gin/smoke.gin if smoke, + override bindings) into a Row.
+
+    with_config=False leaves Row.operative_config empty: rendering it is half the parse time,
+    and `repro list` never shows it."""
     import gin
 
     import repro.configurables  # noqa: F401  (registers the configurables)
 
     row_file = _row_path(row_id)
     if not row_file.is_file():
-        raise ReproError(f"{row_file}: no such row file; `repro list` shows the rows")
+        raise ReproError(f"{row_file}: no such row file; "
+                         f"{did_you_mean(row_id, all_row_ids(), prefixes=False)}`repro list` shows the rows")
     files = [str(row_file)] + ([str(gin_dir() / SMOKE_FILE)] if smoke else [])
     with _lock:
         gin.clear_config()
@@ -125,7 +140,7 @@ def load_row(row_id: str, overrides=(), smoke: bool = False) -> Row:
             gin.parse_config_files_and_bindings(files, list(overrides), finalize_config=False,
                                                 skip_unknown=False)
             parts = gin.get_configurable("repro.recipe")()
-            operative = gin.operative_config_str()
+            operative = gin.operative_config_str() if with_config else ""
         except ReproError:
             raise
         except (ValueError, TypeError, OSError, SyntaxError, KeyError, RuntimeError) as e:
@@ -167,22 +182,27 @@ def _with_switches(row: Row) -> Row:
 
 
 def _ot_solver() -> str:
-    import inspect
+    # The constant ot_coupling's default is bound to; reading it here keeps torch out of
+    # `repro list/show/tables`.
+    from repro.core.defaults import OT_SOLVER
 
-    from repro.core.coupling import ot_coupling
-
-    return inspect.signature(ot_coupling).parameters["solver"].default
+    return OT_SOLVER
 
 
 def _validate(row: Row, row_file: Path) -> None:
+    """Every field's type, range and choice, then the cross-field checks; one line for the first
+    problem, naming the override that set it when one did, else the row file."""
+    from repro.specs import row_problems
+
+    problems = row_problems(row)
     c = row.claim
-    if c.nfe != row.eval.nfe or len(row.eval.sigmas) != row.eval.nfe:
-        if row.loss.objective == "ct":
-            raise ReproError(f"{row_file}: Claim.nfe={c.nfe} but EvalSpec.nfe={row.eval.nfe} with "
-                             f"{len(row.eval.sigmas)} sampler sigmas; make them agree")
-    if row.train.batch_size <= 0:
-        raise ReproError(f"{row_file}: TrainSpec.batch_size must be positive")
-    try:
-        row.total_steps
-    except ValueError as e:
-        raise ReproError(f"{row_file}: {e}") from None
+    if not problems and row.loss.objective == "ct" and (c.nfe != row.eval.nfe or len(row.eval.sigmas) != row.eval.nfe):
+        problems.append(("Claim.nfe", f"{c.nfe} but EvalSpec.nfe={row.eval.nfe} with {len(row.eval.sigmas)} "
+                                      f"sampler sigmas; make them agree"))
+    if not problems:
+        return
+    binding, what = problems[0]
+    where = next((f"override '{o}'" for o in row.overrides if o.split("=")[0].strip().endswith(binding)),
+                 str(row_file))
+    more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
+    raise ReproError(f"{where}: {binding} = {what}{more}")

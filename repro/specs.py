@@ -183,3 +183,134 @@ class Row:
         d = dataclasses.asdict(self)
         d["training_key"] = self.training_key
         return d
+
+
+# ------------------------------------------------------------------ validation
+# Checked when a row loads (repro show, submit --dry-run, train alike), before any work. The name
+# lists are kept here, torch-free, so `repro show` can check them without importing the
+# components; tests/test_specs_validate.py checks they equal the components' registries.
+CHOICES = {
+    "DataSpec.name": ("digits", "synthetic", "cifar10", "imagenet64", "celebahq256", "ffhq256",
+                      "lsun_church256"),
+    "ModelSpec.arch": ("adm", "ncsnpp"),
+    "ModelSpec.norm": ("gn", "in", "ln", "rms", "ns_layernorm"),
+    "ModelSpec.last_norm": ("gn", "in", "ln", "rms", "ns_layernorm"),
+    "ModelSpec.embedding": ("positional", "fourier"),
+    "LossSpec.objective": ("ct", "diffusion"),
+    "LossSpec.distance": ("l2", "pseudo_huber", "huber", "cauchy", "geman_mcclure", "e_latent_lpips"),
+    "LossSpec.reduction": ("sum", "mean"),
+    "LossSpec.c_kind": ("none", "fixed", "ict", "adaptive"),
+    "LossSpec.c_form": ("paper", "code"),
+    "LossSpec.weighting": ("ict", "uniform", "edm"),
+    "LossSpec.index_sampler": ("lognormal", "uniform"),
+    "LossSpec.diff_weighting": ("edm", "none"),
+    "LossSpec.diff_index_rule": ("paper", "code"),
+    "LossSpec.coupling": ("none", "ot"),
+    "CurriculumSpec.kind": ("ict_exp", "fixed"),
+    "OptimSpec.name": ("radam", "adam"),
+    "EvalSpec.metric": ("fid", "w2_pixels", "fd_pixels"),
+    "EvalSpec.fid_mode": ("clean", "legacy_pytorch", "legacy_tensorflow", "native"),
+    "EvalSpec.gen_format": ("png", "jpg"),
+    "EvalSpec.precision_recall": ("none", "vgg16_k3", "inception_k3"),
+}
+
+_POS, _NONNEG, _UNIT = (lambda v: v > 0, "> 0"), (lambda v: v >= 0, ">= 0"), (lambda v: 0 <= v <= 1, "in [0, 1]")
+# field -> (check, what it must be); applied to the value, or to each element of a tuple
+RANGES = {
+    "Claim.nfe": _POS, "Claim.fid": _NONNEG, "Claim.precision": _UNIT, "Claim.recall": _UNIT,
+    "DataSpec.resolution": _POS, "DataSpec.channels": _POS, "DataSpec.train_size": _NONNEG,
+    "DataSpec.num_classes": _NONNEG, "DataSpec.limit": _POS,
+    "ModelSpec.img_resolution": _POS, "ModelSpec.in_channels": _POS, "ModelSpec.out_channels": _POS,
+    "ModelSpec.label_dim": _NONNEG, "ModelSpec.model_channels": _POS, "ModelSpec.channel_mult": _POS,
+    "ModelSpec.channel_mult_emb": _POS, "ModelSpec.num_blocks": _POS, "ModelSpec.attn_resolutions": _POS,
+    "ModelSpec.channels_per_head": _POS, "ModelSpec.dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "ModelSpec.fourier_scale": _POS,
+    "LossSpec.c_value": _POS, "LossSpec.p_std": _POS, "LossSpec.diff_r": _UNIT,
+    "LossSpec.diff_weight": _NONNEG, "LossSpec.sigma_min": _POS, "LossSpec.sigma_max": _POS,
+    "LossSpec.rho": _POS, "LossSpec.sigma_data": _POS, "LossSpec.num_scales": (lambda v: v >= 2, ">= 2"),
+    "CurriculumSpec.s0": (lambda v: v >= 2, ">= 2"), "CurriculumSpec.s1": (lambda v: v >= 2, ">= 2"),
+    "OptimSpec.lr": _POS, "OptimSpec.weight_decay": _NONNEG,
+    "OptimSpec.betas": (lambda v: 0 <= v < 1, "in [0, 1)"), "OptimSpec.eps": _POS,
+    "TrainSpec.batch_size": _POS, "TrainSpec.epochs": _POS, "TrainSpec.total_steps": _POS,
+    "TrainSpec.ema_rates": (lambda v: 0 < v < 1, "in (0, 1)"), "TrainSpec.seed": _NONNEG,
+    "EvalSpec.nfe": _POS, "EvalSpec.sigmas": _POS, "EvalSpec.ema": (lambda v: 0 < v < 1, "in (0, 1)"),
+    "EvalSpec.num_samples": _POS, "EvalSpec.batch_size": _POS, "EvalSpec.seed": _NONNEG,
+    "RuntimeSpec.log_every": _POS, "RuntimeSpec.ckpt_every": _POS, "RuntimeSpec.keep_ckpts": _POS,
+    "RuntimeSpec.micro_batch": _POS,
+}
+_LENGTHS = {"OptimSpec.betas": 2}
+_NONEMPTY = ("ModelSpec.channel_mult", "TrainSpec.ema_rates")   # EvalSpec.sigmas: see Claim.nfe
+_BASE_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "tuple": (tuple, list)}
+
+
+def _type_ok(value, annotation: str) -> bool:
+    import math
+
+    optional = annotation.startswith("Optional[")
+    base = annotation[len("Optional["):-1] if optional else annotation
+    if value is None:
+        return optional
+    if base in ("int", "float") and isinstance(value, bool):
+        return False
+    if base == "float" and isinstance(value, (int, float)) and not math.isfinite(value):
+        return False
+    return isinstance(value, _BASE_TYPES.get(base, (object,)))
+
+
+def field_problems(spec) -> list[tuple[str, str]]:
+    """[(binding, what is wrong)] for one spec dataclass: types, ranges, choices."""
+    import math
+
+    out = []
+    cls = type(spec).__name__
+    for f in dataclasses.fields(spec):
+        name, v = f"{cls}.{f.name}", getattr(spec, f.name)
+        if not _type_ok(v, str(f.type)):
+            want = str(f.type).replace("Optional[", "").rstrip("]") + (" or None" if "Optional" in str(f.type) else "")
+            out.append((name, f"{v!r} is not {'an' if want[0] in 'aeiou' else 'a'} {want}" + (" (not finite)" if isinstance(v, float) else "")))
+            continue
+        if name in CHOICES and v not in CHOICES[name]:
+            out.append((name, f"{v!r} is not one of {', '.join(map(repr, CHOICES[name]))}"))
+        if v is None or name not in RANGES:
+            continue
+        check, what = RANGES[name]
+        items = list(v) if isinstance(v, (tuple, list)) else [v]
+        if name in _NONEMPTY and not items:
+            out.append((name, "must not be empty"))
+        if name in _LENGTHS and len(items) != _LENGTHS[name]:
+            out.append((name, f"{v!r} must have {_LENGTHS[name]} values"))
+        for x in items:
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or not check(x):
+                out.append((name, f"{v!r}: {'each value ' if len(items) > 1 or isinstance(v, tuple) else ''}"
+                                  f"must be a number {what}"))
+                break
+    return out
+
+
+def row_problems(row: "Row") -> list[tuple[str, str]]:
+    """Field checks for every spec of the row, then the checks that relate fields."""
+    out = []
+    for part in ("claim", "data", "model", "loss", "curriculum", "optim", "train", "eval", "runtime"):
+        out += field_problems(getattr(row, part))
+    if out:
+        return out
+    l, t, e, d, m = row.loss, row.train, row.eval, row.data, row.model
+    if l.sigma_max <= l.sigma_min:
+        out.append(("LossSpec.sigma_max", f"{l.sigma_max} must exceed LossSpec.sigma_min={l.sigma_min}"))
+    if row.curriculum.s1 < row.curriculum.s0:
+        out.append(("CurriculumSpec.s1", f"{row.curriculum.s1} must be >= CurriculumSpec.s0={row.curriculum.s0}"))
+    if l.c_kind == "fixed" and l.c_value is None:
+        out.append(("LossSpec.c_value", "c_kind='fixed' needs a value"))
+    if not any(abs(r - e.ema) < 1e-12 for r in t.ema_rates):
+        out.append(("EvalSpec.ema", f"{e.ema} is not one of TrainSpec.ema_rates {tuple(t.ema_rates)}"))
+    if t.total_steps is None and (t.epochs is None or d.train_size <= 0):
+        out.append(("TrainSpec.total_steps", "not set; set it, or TrainSpec.epochs with DataSpec.train_size"))
+    elif t.total_steps is None and d.train_size // t.batch_size == 0:
+        out.append(("TrainSpec.batch_size", f"{t.batch_size} exceeds DataSpec.train_size={d.train_size}, "
+                                            f"so an epoch has no step"))
+    if row.runtime.micro_batch is not None and t.batch_size % row.runtime.micro_batch:
+        out.append(("RuntimeSpec.micro_batch", f"{row.runtime.micro_batch} does not divide "
+                                               f"TrainSpec.batch_size={t.batch_size}"))
+    if d.name != "synthetic" and m.label_dim and d.num_classes and m.label_dim != d.num_classes:
+        out.append(("ModelSpec.label_dim", f"{m.label_dim} differs from DataSpec.num_classes={d.num_classes}"))
+    return out

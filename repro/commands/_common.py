@@ -11,7 +11,7 @@ def add_row_args(p, many: bool = True):
     p.add_argument("--set", action="append", default=[], metavar="BINDING",
                    help="extra gin binding applied last, e.g. --set 'TrainSpec.total_steps=100' (repeatable)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-    p.add_argument("--runs", default=None, help="run directories root (default $REPRO_RUNS or ./runs)")
+    p.add_argument("--runs", default=None, help="run directories root (default $REPRO_RUNS or <project>/runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -20,3 +20,16 @@ def load_rows(args):
 
     ids = expand(args.rows) if hasattr(args, "rows") else [args.row]
     return [load_row(i, overrides=args.set, smoke=args.smoke) for i in ids]
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (0 or a negative count would silently mean 'all' or 'none')."""
+    import argparse
+
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{v} must be at least 1")
+    return v

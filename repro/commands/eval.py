@@ -4,19 +4,19 @@ sampler, stream the images into the row's metric (clean-fid FID for paper rows, 
 protocol of the paper; precision/recall where the paper reports them), save grid.png, and write
 a result record into the registry (unless --no-record)."""
 
-from repro.commands._common import add_row_args, load_rows
+from repro.commands._common import add_row_args, load_rows, positive_int
 
 
 def add_arguments(p):
     add_row_args(p, many=False)
     p.add_argument("--ckpt", required=True, help="checkpoint file or run directory")
-    p.add_argument("--num", type=int, default=None, help="number of samples (default: the row's, 50000)")
+    p.add_argument("--num", type=positive_int, default=None, help="number of samples (default: the row's, 50000)")
     p.add_argument("--nfe", type=int, default=None, help="1, or 2 with the row's (or --sigmas) middle sigma")
     p.add_argument("--sigmas", type=float, nargs="+", default=None, help="sampler sigmas, first = sigma_max")
     p.add_argument("--seed", type=int, default=None, help="base seed (default: the row's)")
     p.add_argument("--out", default=None, help="output directory (default: <run dir>/eval/<row>)")
     p.add_argument("--save-images", action="store_true", help="also write every sample as a PNG")
-    p.add_argument("--tables", default=None, help="registry root (default $REPRO_TABLES or ./tables)")
+    p.add_argument("--tables", default=None, help="registry root (default $REPRO_TABLES or <project>/tables)")
     p.add_argument("--no-record", action="store_true", help="do not write a result record")
 
 
@@ -57,5 +57,7 @@ def run(args) -> int:
         print(f"{k}: {v:.6g}" if isinstance(v, float) else f"{k}: {v}")
     print(f"grid: {out / 'grid.png'}")
     if not args.no_record:
-        print(f"record: {write_result(row, run_dir, res, ours, args.tables)}")
+        from repro.pipeline import record_line
+
+        print(record_line(write_result(row, run_dir, res, ours, args.tables, eval_dir=out)))
     return 0

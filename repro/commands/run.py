@@ -3,16 +3,23 @@ DESCRIPTION = """The whole path for each row: train (once per training key, resu
 exists), sample with the row's sampler, score with the row's protocol, save a sample grid,
 write a result record into the registry and print the table.
 
+What a run changes under tables/: each record is a new file under tables/results/ (that is how
+a result is published), and the tables/*.md it changes are re-rendered; the run lists exactly
+those files. A table shows a record only when its provenance is clean (git commit known, no
+uncommitted changes outside tables/); any other record stays in the registry and the table keeps
+its previous clean result. With --smoke the records go beside the runs
+(<run dir>/eval/<row>/record.json) and nothing under tables/ is touched.
+
 The default job:  repro run demo/digits/nfe1 demo/digits/nfe2"""
 
-from repro.commands._common import add_row_args, load_rows
+from repro.commands._common import add_row_args, positive_int, load_rows
 
 
 def add_arguments(p):
     add_row_args(p)
-    p.add_argument("--steps", type=int, default=None, help="stop training after this many steps")
-    p.add_argument("--num", type=int, default=None, help="number of samples to score (default: the row's)")
-    p.add_argument("--tables", default=None, help="registry root (default $REPRO_TABLES or ./tables)")
+    p.add_argument("--steps", type=positive_int, default=None, help="stop training after this many steps")
+    p.add_argument("--num", type=positive_int, default=None, help="number of samples to score (default: the row's)")
+    p.add_argument("--tables", default=None, help="registry root (default $REPRO_TABLES or <project>/tables)")
     p.add_argument("--no-record", action="store_true", help="do not write result records")
 
 
@@ -42,9 +49,13 @@ def run(args) -> int:
     print(tabulate(table, headers="keys", tablefmt="github", floatfmt=".4g"))
     print(f"\nmetric: {_describe(metric)}; samples from the EMA {rows[0].eval.ema} weights.")
     if not args.no_record:
+        from repro.pipeline import record_line
+
         for r in results:
-            print(f"record: {r['record_path']}")
-        _refresh_tables(args.tables)
+            print(record_line(r["record_path"]))
+        published = [r["record_path"] for r in results if not r["row"].smoke]
+        if published:
+            _refresh_tables(args.tables, published)
     print(f"total {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -59,8 +70,31 @@ def _describe(metric: str) -> str:
     }.get(metric, metric)
 
 
-def _refresh_tables(root):
+def _refresh_tables(root, new_records):
+    """Re-render the tables and list every file under the tables root this run created or
+    changed, so that nothing there changes without the user being told."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from repro.registry import smoke_paths
     from repro.tables import render_registry, write_tables
 
-    for path in write_tables(*render_registry(root)):
-        print(f"table: {path}")
+    rendered, root, records = render_registry(root, with_records=True)
+    for path in smoke_paths(records):
+        print(f"warning: {path}: a smoke record in the registry; the tables skip it; delete it")
+    existed = {name for name in rendered if (Path(root) / name).is_file()}
+    changed = write_tables(rendered, root)
+    touched = [("created", Path(p)) for p in new_records]
+    touched += [("changed" if p.name in existed else "created", p) for p in changed]
+    shown = os.path.relpath(root) if not os.path.relpath(root).startswith("..") else str(root)
+    print(f"files under {shown}/ this run created or changed ({len(touched)}):")
+    for what, path in touched:
+        print(f"  {what} {path}")
+    try:
+        inside = subprocess.run(["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"],
+                                capture_output=True, text=True, timeout=10).stdout.strip() == "true"
+    except (OSError, subprocess.SubprocessError):
+        inside = False
+    if inside:
+        print(f"`git status {shown}/` lists them; `git diff {shown}/` shows the changed tables")

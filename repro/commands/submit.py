@@ -5,22 +5,22 @@ after its training succeeded (afterok). Resources come from a profile in slurm/p
 (or a path to a .toml file). --dry-run prints the jobs and their sbatch files, submits nothing.
 Jobs are recorded in RUNS/slurm/jobs.jsonl for `repro status` and `repro cancel`."""
 
-from repro.commands._common import add_row_args
+from repro.commands._common import add_row_args, positive_int
 
 
 def add_arguments(p):
     add_row_args(p)
     p.add_argument("--profile", default="local", help="slurm/profiles/<NAME>.toml or a path (default: local)")
     p.add_argument("--dry-run", action="store_true", help="print jobs, resources and sbatch files; submit nothing")
-    p.add_argument("--max-steps", type=int, default=None, help="stop training after this many steps")
-    p.add_argument("--num", type=int, default=None, help="samples per evaluation (default: the row's)")
+    p.add_argument("--max-steps", type=positive_int, default=None, help="stop training after this many steps")
+    p.add_argument("--num", type=positive_int, default=None, help="samples per evaluation (default: the row's)")
     p.add_argument("--no-eval", action="store_true", help="submit the trainings only")
 
 
 def run(args) -> int:
     from repro import launch
     from repro.commands._common import load_rows
-    from repro.pipeline import runs_root
+    from repro.paths import runs_root
     from repro.profiles import load_profile
 
     profile = load_profile(args.profile)

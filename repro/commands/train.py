@@ -3,12 +3,12 @@ DESCRIPTION = """Train the rows given (rows that share a training key train once
 runs/<training key>/: operative_config.gin, row.json, metrics.jsonl and ckpt/step-*.pt.
 Re-running resumes bit-exactly from the newest checkpoint."""
 
-from repro.commands._common import add_row_args, load_rows
+from repro.commands._common import add_row_args, positive_int, load_rows
 
 
 def add_arguments(p):
     add_row_args(p)
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("--steps", type=positive_int, default=None,
                    help="stop after this many steps (the curriculum still spans the row's full K)")
 
 

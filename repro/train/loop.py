@@ -174,6 +174,12 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
     micro = rt.micro_batch or local
     if local % micro:
         raise ReproError(f"RuntimeSpec.micro_batch={micro} does not divide the per-process batch {local}")
+    if micro < local and (row.loss.coupling != "none" or row.loss.diff_r > 0):
+        # The objective pairs OT and picks the diffusion-term samples within what it is given, so
+        # accumulation over micro-batches would train a different objective than the row's.
+        raise ReproError(f"RuntimeSpec.micro_batch={micro}: with LossSpec.coupling='{row.loss.coupling}' and "
+                         f"diff_r={row.loss.diff_r} accumulation would compute OT pairs and the diffusion term "
+                         f"per micro-batch of {micro} instead of {local}; unset it or use more processes")
     order = _Order(len(data), batch, row.train.seed)
     step_fn = _make_step(row, f, fwd, opt, ema, objective, data, dim, total, dev, rank, world, local, micro)
 

@@ -1,0 +1,83 @@
+"""A row is validated completely when it loads: every field's type, range and choice, in one line
+naming the binding, the same for show, submit --dry-run and train, with nothing written."""
+import pytest
+
+from repro.cli import main
+from repro.specs import CHOICES
+
+BAD = [
+    ("LossSpec.distance='l3'", "is not one of 'l2'"),
+    ("RuntimeSpec.micro_batch=-4", "> 0"),
+    ("TrainSpec.total_steps=0", "> 0"),
+    ("OptimSpec.lr=-1.0", "> 0"),
+    ("OptimSpec.lr=1e999", "not finite"),
+    ("TrainSpec.ema_rates=(2.0,)", "in (0, 1)"),
+    ("TrainSpec.batch_size='16'", "is not an int"),
+    ("TrainSpec.batch_size=16.0", "is not an int"),
+    ("TrainSpec.batch_size=True", "is not an int"),
+    ("ModelSpec.model_channels=0", "> 0"),
+    ("DataSpec.limit=-1", "> 0"),
+    ("RuntimeSpec.ckpt_every=0", "> 0"),
+    ("RuntimeSpec.keep_ckpts=0", "> 0"),
+    ("ModelSpec.norm='batchnorm'", "'ns_layernorm'"),
+    ("EvalSpec.ema=0.5", "TrainSpec.ema_rates"),
+    ("OptimSpec.betas=(0.9,)", "2 values"),
+    ("LossSpec.sigma_max=0.001", "must exceed"),
+    ("CurriculumSpec.kind='linear'", "'ict_exp'"),
+    ("EvalSpec.metric='is'", "'fid'"),
+]
+
+
+@pytest.mark.parametrize("binding,expect", BAD)
+@pytest.mark.parametrize("command", [["show"], ["train", "--steps", "1"],
+                                     ["submit", "--dry-run", "--profile", "local"]])
+def test_bad_binding_one_line_every_command(isolated, capsys, binding, expect, command):
+    rc = main([command[0], "demo/digits/nfe1", "--set", binding, *command[1:]])
+    err = capsys.readouterr().err.strip()
+    field = binding.split("=")[0]
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert f"override '{binding}'" in err and f"{field} = " in err and expect in err, err
+    assert not (isolated / "runs").exists() or not any((isolated / "runs").rglob("*.pt"))
+
+
+def test_steps_must_be_positive(isolated, capsys):
+    for bad in ("0", "-1"):
+        with pytest.raises(SystemExit) as e:
+            main(["train", "demo/digits/nfe1", "--steps", bad])
+        assert e.value.code == 2
+        assert "--steps" in capsys.readouterr().err
+
+
+def test_choices_match_the_components():
+    from repro.core.coupling import COUPLINGS
+    from repro.core.distances import DISTANCES
+    from repro.core.weighting import WEIGHTINGS
+    from repro.data.catalog import DATASETS
+    from repro.eval.fid import MODES
+    from repro.eval.precision_recall import PR_EXTRACTORS
+    from repro.nn import ARCHS
+    from repro.nn.norms import NORMS
+
+    assert set(CHOICES["LossSpec.distance"]) == set(DISTANCES)
+    assert set(CHOICES["LossSpec.weighting"]) == set(WEIGHTINGS)
+    assert set(CHOICES["LossSpec.coupling"]) == set(COUPLINGS)
+    assert set(CHOICES["ModelSpec.arch"]) == set(ARCHS)
+    assert set(CHOICES["ModelSpec.norm"]) == set(NORMS) == set(CHOICES["ModelSpec.last_norm"])
+    assert set(CHOICES["EvalSpec.fid_mode"]) == set(MODES)
+    assert set(CHOICES["EvalSpec.precision_recall"]) == set(PR_EXTRACTORS)
+    assert set(DATASETS) | {"digits", "synthetic"} == set(CHOICES["DataSpec.name"])
+
+
+def test_every_row_validates():
+    from repro.rows import all_row_ids, load_row
+    for rid in all_row_ids():
+        load_row(rid)
+        load_row(rid, smoke=True)
+
+
+def test_micro_batching_that_would_change_the_objective_is_refused(isolated, capsys):
+    # the demo row uses OT coupling and the diffusion term, both computed over the batch given
+    rc = main(["train", "demo/digits/nfe1", "--steps", "1", "--set", "RuntimeSpec.micro_batch=16"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "per micro-batch of 16 instead of 64" in err, err
+    assert not any((isolated / "runs").rglob("*.pt"))
