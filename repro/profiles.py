@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from repro.io import ReproError
-
-PROFILE_DIR = Path(__file__).resolve().parent.parent / "slurm" / "profiles"
+from repro.paths import profiles_dir
 
 
 @dataclass(frozen=True)
@@ -46,11 +45,16 @@ class Profile:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Profile) if f.name not in ("name", "path")}
+# Far above any real cluster, low enough that a typo (1e20 nodes) is caught before sbatch.
+_MAX = {"nodes": 10_000, "gpus_per_node": 64, "cpus_per_task": 4096, "time_min": 525_600,
+        "signal_delay_s": 3600, "array_parallelism": 100_000, "mem_gb": 1_000_000,
+        "checkpoint_wait_s": 3600}
+_CONTROL = {chr(c) for c in range(32) if chr(c) != "\t"} | {"\x7f"}
 _INT = ("nodes", "gpus_per_node", "cpus_per_task", "time_min", "signal_delay_s", "array_parallelism")
 
 
 def profile_names() -> list[str]:
-    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+    return sorted(p.stem for p in profiles_dir().glob("*.toml"))
 
 
 def _resolve(name_or_path: str) -> Path:
@@ -59,9 +63,14 @@ def _resolve(name_or_path: str) -> Path:
         if not p.is_file():
             raise ReproError(f"{p}: no such profile file")
         return p
-    p = PROFILE_DIR / f"{name_or_path}.toml"
+    p = profiles_dir() / f"{name_or_path}.toml"
     if not p.is_file():
-        raise ReproError(f"{p}: no profile '{name_or_path}'; known: {', '.join(profile_names()) or 'none'} "
+        import difflib
+
+        known = profile_names()
+        near = difflib.get_close_matches(name_or_path, known, n=1, cutoff=0.6)
+        hint = f"did you mean '{near[0]}'? " if near else ""
+        raise ReproError(f"{p}: no profile '{name_or_path}'; {hint}known: {', '.join(known) or 'none'} "
                          f"(or pass a path to a .toml file)")
     return p
 
@@ -70,9 +79,11 @@ def load_profile(name_or_path: str = "local") -> Profile:
     """Read a profile by name (slurm/profiles/<name>.toml) or path into a `Profile`."""
     path = _resolve(str(name_or_path))
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ReproError(f"{path}: not valid TOML ({e})") from None
+    except UnicodeDecodeError as e:
+        raise ReproError(f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
     known = ", ".join(_FIELDS)
     values = {}
     for key, value in data.items():
@@ -81,15 +92,24 @@ def load_profile(name_or_path: str = "local") -> Profile:
         if key in _INT:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ReproError(f"{path}: field '{key}' must be a non-negative integer, got {value!r}")
+            if value > _MAX[key]:
+                raise ReproError(f"{path}: field '{key}' = {value} is out of range (at most {_MAX[key]})")
         elif key in ("mem_gb", "checkpoint_wait_s"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ReproError(f"{path}: field '{key}' must be a positive number, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= _MAX[key]:
+                raise ReproError(f"{path}: field '{key}' must be a positive number up to {_MAX[key]}, "
+                                 f"got {value!r}")
         elif key == "setup":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ReproError(f"{path}: field 'setup' must be a list of shell lines (strings)")
             value = tuple(value)
         elif not isinstance(value, str):
             raise ReproError(f"{path}: field '{key}' must be a string, got {value!r}")
+        for text in (value if isinstance(value, tuple) else (value,)):
+            bad = next((ch for ch in text if ch in _CONTROL), None) if isinstance(text, str) else None
+            if bad is not None:
+                # each value becomes one line of the sbatch script: a newline would add directives
+                raise ReproError(f"{path}: field '{key}' holds a control character {bad!r}; "
+                                 f"one line per value, no newlines")
         values[key] = value
     for key in ("nodes", "cpus_per_task", "time_min", "array_parallelism"):
         if key in values and values[key] == 0:

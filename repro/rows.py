@@ -65,7 +65,21 @@ def did_you_mean(name: str, ids, prefixes: bool = True) -> str:
 
 
 def _row_path(row_id: str) -> Path:
-    return gin_dir() / f"{row_id}.gin"
+    """The row file, always inside the rows directory: a row file may `import` modules, so an id
+    must never reach a gin file elsewhere (`..`, absolute paths, symlinks out)."""
+    root = gin_dir()
+    parts = row_id.split("/")
+    if not row_id or row_id.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in row_id:
+        raise ReproError(f"row '{row_id}': a row id is a relative path under {root} without '..', e.g. "
+                         f"slct/t2c/cauchy; `repro list` shows the rows")
+    path = root / f"{row_id}.gin"
+    try:
+        inside = path.resolve().is_relative_to(root.resolve())
+    except OSError:
+        inside = False
+    if not inside:
+        raise ReproError(f"{path}: resolves outside the rows directory {root}; refused")
+    return path
 
 
 def _unbalanced_source(files, overrides) -> str | None:

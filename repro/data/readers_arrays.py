@@ -72,7 +72,13 @@ def _load_cifar_batch(path: Path):
     if not isinstance(d, dict) or b"data" not in d or b"labels" not in d:
         raise ReproError(f"{path}: not a CIFAR-10 batch (no b'data'/b'labels'); "
                          f"point --src at cifar-10-batches-py/")
-    data, labels = d[b"data"], np.asarray(d[b"labels"], dtype=np.int64)
+    try:   # labels as bytes or strings would be read as character codes by asarray
+        if isinstance(d[b"labels"], (bytes, str)):
+            raise TypeError("labels are a string")
+        data, labels = d[b"data"], np.asarray(d[b"labels"], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise ReproError(f"{path}: b'labels' must be a list of integers 0..9 ({e}); re-download the "
+                         f"batch") from None
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
             or data.shape[1] != 3072 or len(labels) != len(data):
         raise ReproError(f"{path}: b'data' must be uint8 (N, 3072) with N labels, got "

@@ -34,7 +34,13 @@ def center_crop_arr(img: Image.Image, res: int) -> np.ndarray:
 def _decode(data, where: str, res: int, crop: bool) -> np.ndarray:
     try:
         img = Image.open(data if not isinstance(data, bytes) else io.BytesIO(data))
+        if not crop and img.size != (res, res):    # refuse before decoding: the header tells
+            raise ReproError(f"{where}: size {img.size[0]}x{img.size[1]}, expected {res}x{res}; "
+                             f"resize the release to {res}x{res} first")
         img.load()                     # force the full decode so truncation shows up here
+    except Image.DecompressionBombError as e:
+        raise ReproError(f"{where}: image too large to decode safely ({str(e)[:120]}); "
+                         f"remove it or resize it and re-run prepare") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ReproError(f"{where}: corrupt or truncated image ({str(e)[:120]}); "
                          f"replace or remove it and re-run prepare") from None

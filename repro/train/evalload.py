@@ -36,7 +36,14 @@ def load_for_eval(ckpt, row: Row, device="cpu", which: str = "ema") -> torch.nn.
             raise ReproError(f"{path}: has no EMA {row.eval.ema} (it has {sorted(emas) or 'none'}); "
                              f"set EvalSpec.ema to one of them")
         weights = {**weights, **emas[key]}
-    missing, unexpected = f.load_state_dict(weights, strict=False)
+    try:
+        missing, unexpected = f.load_state_dict(weights, strict=False)
+    except (RuntimeError, TypeError, AttributeError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        if "size mismatch" in str(e):
+            first = next((l.strip() for l in str(e).splitlines() if "size mismatch" in l), first)[:160]
+        raise ReproError(f"{path}: weights do not fit the row's network ({first}); is it this row's "
+                         f"checkpoint?") from None
     if unexpected or [m for m in missing if m in dict(f.named_parameters())]:
         raise ReproError(f"{path}: weights do not fit the row's network (missing {missing[:3]}, "
                          f"unexpected {unexpected[:3]})")

@@ -153,10 +153,15 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
     state, ckpt_path = load_latest(run_dir, row.training_key)
     step, wall = 0, 0.0
     if state is not None:
-        f.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        ema.load_state_dict(state["ema"])
-        step, wall = int(state["step"]), float(state.get("wall_s", 0.0))
+        try:
+            f.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            ema.load_state_dict(state["ema"])
+            step, wall = int(state["step"]), float(state.get("wall_s", 0.0))
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            raise ReproError(f"{ckpt_path}: does not fit this row's network or optimiser ({first}); move it "
+                             f"out of {ckpt_path.parent} to resume from an earlier one, or use another run dir") from None
     elif rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "operative_config.gin", row.operative_config)
