@@ -10,6 +10,7 @@ import importlib
 import sys
 
 from repro.io import ReproError
+from repro.threads import configure_threads
 
 # Order is the order `repro --help` lists them in.
 COMMANDS = [
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    configure_threads()  # before any command imports torch
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

@@ -179,18 +179,24 @@ def setup_distributed() -> tuple[int, int, int]:
 
 
 def limit_threads() -> int:
-    """torch intra-op threads = the job's CPUs per task (SLURM_CPUS_PER_TASK); returns the count.
+    """torch intra-op threads for a job (repro.threads: the job's CPUs, SLURM_CPUS_PER_TASK at most).
 
     Without CPU binding (TaskPlugin=task/none, as on the test cluster) torch would start one
     thread per core of the node in every task, so 2 tasks x N threads oversubscribe the CPUs the
-    job was given (measured: 12x slower on a loaded 2-core node). Call it in the thread that runs
-    torch: OpenMP's thread count is per calling thread. Outside a SLURM job it changes nothing.
+    job was given (measured: 12x slower on a loaded 2-core node). A job unpickles this module
+    without torch, so the first call still reaches the environment (thread count, wait policy)
+    before torch loads. Call it in the thread that runs torch too: OpenMP's thread count is per
+    calling thread. A user's OMP_NUM_THREADS is kept; outside SLURM, a count set in a process
+    that had already imported torch is kept too.
     """
+    from repro.threads import choose_threads, configure_threads
+
+    fresh = configure_threads() is not None
     import torch
 
-    n = os.environ.get("SLURM_CPUS_PER_TASK", "")
-    if n.isdigit() and int(n) > 0 and torch.get_num_threads() != int(n):
-        torch.set_num_threads(int(n))
+    n = choose_threads()
+    if (fresh or "SLURM_CPUS_PER_TASK" in os.environ) and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
     return torch.get_num_threads()
 
 
