@@ -25,12 +25,14 @@ def gpu_hours(row: Row) -> float:
 
 
 def params(row: Row) -> int:
+    # Builds the network on torch's meta device: the one part of a summary that loads torch.
     from repro.nn import count_params
 
     return count_params(row.model)
 
 
-def summarize(row: Row, with_params: bool = True) -> dict:
+def summarize(row: Row, with_params: bool = False) -> dict:
+    """The row's recipe as plain JSON values; model.params is None unless `with_params`."""
     l, c, m = row.loss, row.curriculum, row.model
     if l.c_kind == "fixed":
         c_value = l.c_value

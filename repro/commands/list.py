@@ -17,7 +17,7 @@ def run(args) -> int:
     from repro.summary import ASSUMPTION, gpu_hours
 
     ids = expand(args.patterns) if args.patterns else all_row_ids()
-    rows = [load_row(i) for i in ids]
+    rows = [load_row(i, with_config=False) for i in ids]
     status = _statuses(rows, args.tables)
     out = [{"id": r.id, "paper": r.claim.paper, "table": r.claim.table, "label": r.claim.label,
             "dataset": r.data.name, "nfe": r.claim.nfe, "training_key": r.training_key,

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from repro.core.defaults import OT_SOLVER
+
 COUPLINGS: dict = {}
 
 
@@ -43,7 +45,7 @@ def _emd(cost: np.ndarray) -> np.ndarray:
     return perm.astype(np.int64)
 
 
-def ot_coupling(x0: torch.Tensor, z: torch.Tensor, solver: str = "lsa") -> torch.Tensor:
+def ot_coupling(x0: torch.Tensor, z: torch.Tensor, solver: str = OT_SOLVER) -> torch.Tensor:
     """Return z permuted so that returned[k] is x0[k]'s OT partner.
 
     solver: 'lsa' (scipy linear_sum_assignment, default: 1.5-4x faster at batch 128-256, see
