@@ -69,12 +69,31 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     configure_threads()  # before any command imports torch
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and not argv[0].startswith("-") and argv[0] not in dict(COMMANDS):
+        import difflib
+
+        near = difflib.get_close_matches(argv[0], [name for name, _ in COMMANDS], n=1)
+        if near:  # argparse (before 3.14) lists every choice but does not guess
+            parser.error(f"unknown command '{argv[0]}'; did you mean '{near[0]}'?")
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
+        code = int(args._run(args) or 0)
+        sys.stdout.flush()  # so a closed pipe raises here, not as a traceback at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`repro list | head`): stop quietly, as `yes | head` does. stdout
+        # now points at /dev/null so the interpreter's final flush of the unsent rest cannot fail.
+        import os
+
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):  # stdout is not a file (captured)
+            pass
+        return 141  # 128 + SIGPIPE: what a shell reports for a writer stopped by a closed pipe
     except ReproError as e:
         code = getattr(e, "exit_code", 2)
         print(f"repro {args.command}: {'error: ' if code == 2 else ''}{e}", file=sys.stderr)

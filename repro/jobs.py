@@ -125,11 +125,12 @@ def job_states(run_root) -> list[dict]:
 
 
 def cancel_jobs(run_root, job_ids=None) -> list[str]:
-    """scancel the given job ids (default: every registered job not yet finished)."""
-    check_slurm()
+    """scancel the given job ids (default: every registered job not yet finished). SLURM is
+    asked only when there is something to cancel: an empty registry returns [] without it."""
     if job_ids:
+        check_slurm()
         ids = [str(j) for j in job_ids]
-    else:
+    else:  # job_states checks SLURM itself once the registry has an entry
         ids = [s["job_id"] for s in job_states(run_root) if s["state"].split()[0] not in FINISHED]
     if ids:
         p = subprocess.run(["scancel", *ids], capture_output=True, text=True, timeout=60)

@@ -16,6 +16,11 @@ def run(args) -> int:
 
     if bool(args.job_ids) == bool(args.all):
         raise ReproError("give job ids or --all (not both)")
-    ids = jobs.cancel_jobs(runs_root(args.runs).resolve(), args.job_ids or None)
+    root = runs_root(args.runs).resolve()
+    if args.all and not jobs.load_jobs(root):
+        # nothing was ever submitted from here: whether SLURM is up does not matter
+        print(f"no jobs recorded in {jobs.registry_path(root)}; nothing to cancel")
+        return 0
+    ids = jobs.cancel_jobs(root, args.job_ids or None)
     print(f"cancelled {' '.join(ids)}" if ids else "nothing to cancel")
     return 0
