@@ -128,13 +128,17 @@ def run_rows(rows: list[Row], max_steps=None, num=None, runs=None, tables=None, 
             entry = {"row": row, "ours": ours, "protocol": res["protocol"], "run_dir": run_dir,
                      "eval_dir": out}
             if record:
-                entry["record_path"] = write_result(row, run_dir, res, ours, tables)
+                entry["record_path"] = write_result(row, run_dir, res, ours, tables, eval_dir=out)
             results.append(entry)
     return results
 
 
-def write_result(row: Row, run_dir, res, ours, tables=None) -> Path:
-    from repro.registry import make_record, write_record
+def write_result(row: Row, run_dir, res, ours, tables=None, eval_dir=None) -> Path:
+    """The row's result record: into the registry at `tables`, except for a smoke run, whose
+    record goes to `<eval_dir>/record.json` (default `<run_dir>/eval/<row>/`) and never into
+    the registry, so smoke numbers can never reach a table."""
+    from repro.io import atomic_write_json
+    from repro.registry import make_record, validate_record, write_record
     from repro.train.checkpoint import checkpoints, load_checkpoint
 
     ckpt = checkpoints(run_dir)[0]
@@ -147,7 +151,25 @@ def write_result(row: Row, run_dir, res, ours, tables=None) -> Path:
     rec = make_record(row, ours, res["protocol"], ckpt, training,
                       extra={"throughput": res.get("throughput"), "runtime": _asdict(row.runtime),
                              "row_args": {"overrides": list(row.overrides), "smoke": row.smoke}})
+    if row.smoke:
+        validate_record(rec)
+        path = Path(eval_dir or Path(run_dir) / "eval" / row.id.replace("/", "__")) / "record.json"
+        atomic_write_json(path, rec)
+        return path
     return write_record(rec, tables)
+
+
+def record_line(path) -> str:
+    """One terminal line: where a record went and whether the tables can show it."""
+    from repro.registry import hidden_reason, is_smoke, read_record
+
+    rec = read_record(path)
+    if is_smoke(rec):
+        return f"smoke record: {path} (kept beside its run; smoke records never enter tables)"
+    why = hidden_reason(rec)
+    if why:
+        return f"record: {path} (kept in the registry, NOT shown in the tables: {why})"
+    return f"record: {path} (clean provenance: the tables show it)"
 
 
 def _asdict(x):

@@ -6,8 +6,12 @@ repro.io) and never edited; a new evaluation is a new file, so 64 writers never 
 name. Files whose name starts with '.' are writers' temp files (a writer killed mid-write leaves
 one behind) and are never read.
 
-Which record a table shows when a row has several: SELECTION_RULE. This module imports neither
-torch nor pandas at module level (both are loaded inside the functions that need them).
+Which record a table shows: SELECTION_RULE. A record is shown only when its provenance is clean
+(`hidden_reason` is None): a result from uncommitted code stays in the registry, with its
+provenance, but the published table keeps its previous clean record. Smoke records never enter
+the registry (`write_record` refuses them; `repro run --smoke` keeps them beside the run). This
+module imports neither torch nor pandas at module level (both are loaded inside the functions
+that need them).
 """
 from __future__ import annotations
 
@@ -25,8 +29,10 @@ from repro.io import ReproError, atomic_write_json, sha256_file
 
 SCHEMA_VERSION = 1
 
-SELECTION_RULE = ("when a row has several records, the table shows the latest by record date "
-                  "(UTC; ties broken by file name)")
+SELECTION_RULE = ("a record is shown only when its provenance is clean (git commit known, no "
+                  "uncommitted changes outside tables/ when it was written) and it is not a smoke "
+                  "run; of a row's shown records, the latest by record date (UTC; ties broken by "
+                  "file name)")
 
 # key -> required sub-keys (None: any value of the given type)
 REQUIRED = {
@@ -79,8 +85,10 @@ def git_state(path=None) -> dict:
                                 text=True, timeout=10)
         if commit.returncode != 0:
             return {"commit": None, "dirty": None}
-        # untracked files (runs/, tables/results/) do not make the code dirty
-        st = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
+        # Untracked files (runs/, new records) and the generated tables/ do not make the code
+        # dirty: otherwise the tables a clean run re-renders would hide every later result.
+        st = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no",
+                             "--", ":(top)", ":(top,exclude)tables"],
                             capture_output=True, text=True, timeout=30)
         dirty = bool(st.stdout.strip()) if st.returncode == 0 else None
         return {"commit": commit.stdout.strip(), "dirty": dirty}
@@ -199,8 +207,12 @@ def record_path(record, root=None) -> Path:
 
 
 def write_record(record: dict, root=None) -> Path:
-    """Validate, then write atomically. Returns the new file's path; never overwrites."""
+    """Validate, then write atomically. Returns the new file's path; never overwrites.
+    A smoke record is refused: it belongs beside its run, never in the registry."""
     validate_record(record)
+    if is_smoke(record):
+        raise ReproError(f"record of {record['row']}: a smoke run (row_args.smoke true); smoke "
+                         f"records never enter the registry: write it beside its run instead")
     path = record_path(record, root)
     while path.exists():   # only on a uuid collision; the name is drawn again
         path = record_path(record, root)
@@ -273,9 +285,75 @@ def load_records(root=None):
     return df.sort_values(["row", "date", "path"], kind="stable").reset_index(drop=True)
 
 
+# ---------------------------------------------------------------- what the tables show
+
+def _get(record, dotted):
+    """`dotted` from a nested record or from load_records' flattened row; None when absent."""
+    if dotted in record:
+        return record[dotted]
+    cur = record
+    for part in dotted.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
+
+
+def _flag(v):
+    """True / False for a JSON bool (also as numpy's bool out of a DataFrame), else None."""
+    if isinstance(v, bool):
+        return v
+    import numpy as np
+
+    return bool(v) if isinstance(v, np.bool_) else None
+
+
+def is_smoke(record) -> bool:
+    return _flag(_get(record, "row_args.smoke")) is True
+
+
+def hidden_reason(record) -> str | None:
+    """Why the tables never show `record` (nested, or flattened as load_records gives it);
+    None when SELECTION_RULE lets it be shown."""
+    if is_smoke(record):
+        return "a smoke run; smoke records never enter tables"
+    commit = _get(record, "git.commit")
+    if not isinstance(commit, str) or not commit:
+        return "git commit unknown (not run from a git checkout)"
+    dirty = _flag(_get(record, "git.dirty"))
+    if dirty is not False:
+        what = "had uncommitted changes" if dirty else "may have had uncommitted changes"
+        return (f"the checkout {what} outside tables/ when it was written (commit {commit[:10]}); "
+                f"commit them and run again to publish")
+    return None
+
+
+def shown_mask(df):
+    """Boolean Series over load_records' rows: may SELECTION_RULE show this record?"""
+    import pandas as pd
+
+    def col(name):
+        return df[name] if name in df.columns else pd.Series(None, index=df.index, dtype=object)
+
+    smoke = col("row_args.smoke").map(lambda v: _flag(v) is True)
+    commit = col("git.commit").map(lambda v: isinstance(v, str) and bool(v))
+    clean = col("git.dirty").map(lambda v: _flag(v) is False)
+    return (~smoke) & commit & clean
+
+
+def smoke_paths(records_df) -> list:
+    """Paths of smoke records found in the registry (they must not be there), sorted."""
+    if records_df is None or len(records_df) == 0 or "row_args.smoke" not in records_df.columns:
+        return []
+    hit = records_df["row_args.smoke"].map(lambda v: _flag(v) is True)
+    return sorted(records_df.loc[hit, "path"])
+
+
 def select_shown(records_df):
-    """One record per row id, by SELECTION_RULE (latest date, then last file name)."""
+    """One record per row id, by SELECTION_RULE: among the records with clean provenance that
+    are not smoke runs, the latest date, then the last file name. A row whose records are all
+    hidden has none."""
     if records_df is None or len(records_df) == 0:
         return records_df
-    df = records_df.sort_values(["row", "date", "path"], kind="stable")
+    df = records_df[shown_mask(records_df)].sort_values(["row", "date", "path"], kind="stable")
     return df.drop_duplicates("row", keep="last").reset_index(drop=True)

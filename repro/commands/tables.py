@@ -1,7 +1,9 @@
 """`repro tables [--check] [--root DIR]`: render tables/*.md from the result records.
 
 Exit codes: 0 written / up to date; 1 (--check) a table is stale or missing, with a unified
-diff on stdout; 2 a record is invalid (the message names the file) or a row file is broken.
+diff on stdout; 2 a record is invalid (the message names the file) or a row file is broken, or
+(--check) a smoke record lies in the registry (each named on stderr). The tables never show a
+smoke record; without --check one is skipped with a warning naming it.
 """
 from __future__ import annotations
 
@@ -19,7 +21,24 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from repro import tables
 
-    rendered, root = tables.render_registry(args.root)
+    import sys
+
+    from repro.registry import shown_mask, smoke_paths
+
+    rendered, root, records = tables.render_registry(args.root, with_records=True)
+    smoke = smoke_paths(records)
+    for path in smoke:
+        print(f"{'error' if args.check else 'warning'}: {path}: a smoke record (row_args.smoke "
+              f"true) in the registry; smoke records never enter tables: delete it",
+              file=sys.stderr)
+    hidden = int((~shown_mask(records)).sum()) - len(smoke) if len(records) else 0
+    if hidden:
+        print(f"repro tables: {hidden} record(s) kept in the registry but not shown: provenance "
+              f"not clean (git commit unknown or uncommitted changes when written)")
+    if args.check and smoke:
+        print(f"repro tables: {len(smoke)} smoke record(s) under {root}/results; "
+              f"delete them and re-run", file=sys.stderr)
+        return 2
     if args.check:
         diffs = tables.check_tables(rendered, root)
         for d in diffs:

@@ -213,9 +213,9 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
             if boundary or save:
                 if int(bad_step) >= 0:
                     raise ReproError(
-                        f"{run_dir}: non-finite loss at step {int(bad_step)}; training stopped; last good "
-                        f"checkpoint: {last_saved or 'none (starts from scratch)'}; lower OptimSpec.lr or "
-                        f"check the data, then re-run to resume from it")
+                        f"{run_dir}: non-finite loss at step {int(bad_step)}; training stopped; lower "
+                        f"OptimSpec.lr or check the data, then re-run to resume from the last good "
+                        f"checkpoint: {last_saved or 'none (starts from scratch)'}")
             if boundary and rank == 0:
                 warn = spike.report()      # one host sync per boundary, none per step
                 if warn is not None:
