@@ -296,8 +296,9 @@ def write_tables(rendered: dict, out_dir) -> list:
     return changed
 
 
-def render_registry(root=None):
-    """(render_tables output, root) for the registry at `root` and every gin row."""
+def render_registry(root=None, with_records=False):
+    """(render_tables output, root) for the registry at `root` and every gin row; with
+    `with_records`, the loaded records (load_records' DataFrame) come third."""
     import importlib
 
     from repro.registry import load_records, tables_root
@@ -305,4 +306,6 @@ def render_registry(root=None):
     root = tables_root(root)
     # by module name, so that a test can stand in a repro.rows of its own (sys.modules)
     rows = importlib.import_module("repro.rows").all_rows()
-    return render_tables(rows, load_records(root), PAPER_ROWS), root
+    records = load_records(root)
+    rendered = render_tables(rows, records, PAPER_ROWS)
+    return (rendered, root, records) if with_records else (rendered, root)

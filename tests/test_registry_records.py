@@ -97,12 +97,42 @@ def test_record_under_the_wrong_row_directory_is_an_error(tmp_path):
         registry.load_records(tmp_path)
 
 
+CLEAN = {"commit": "a" * 40, "dirty": False}
+
+
 def test_selection_shows_the_latest_record(tmp_path):
     for date, fid in [("2025-03-01T00:00:00.000000Z", 9.0), ("2025-05-01T00:00:00.000000Z", 7.0),
                       ("2025-04-01T00:00:00.000000Z", 8.0)]:
-        registry.write_record(_record(ours={"fid": fid}, date=date), tmp_path)
+        registry.write_record(_record(ours={"fid": fid}, date=date, git=CLEAN), tmp_path)
     shown = registry.select_shown(registry.load_records(tmp_path))
     assert len(shown) == 1 and shown.iloc[0]["ours.fid"] == 7.0
+
+
+@pytest.mark.parametrize("git, reason", [
+    ({"commit": "a" * 40, "dirty": True}, "uncommitted changes"),
+    ({"commit": "a" * 40, "dirty": None}, "may have had uncommitted changes"),
+    ({"commit": None, "dirty": None}, "git commit unknown"),
+])
+def test_selection_skips_records_without_clean_provenance(tmp_path, git, reason):
+    registry.write_record(_record(ours={"fid": 9.0}, date="2025-03-01T00:00:00.000000Z", git=CLEAN),
+                          tmp_path)
+    newer = _record(ours={"fid": 7.0}, date="2025-05-01T00:00:00.000000Z", git=git)
+    assert reason in registry.hidden_reason(newer)
+    path = registry.write_record(newer, tmp_path)              # kept in the registry...
+    df = registry.load_records(tmp_path)
+    assert str(path) in set(df["path"]) and len(df) == 2
+    shown = registry.select_shown(df)                          # ...but the older clean one shows
+    assert len(shown) == 1 and shown.iloc[0]["ours.fid"] == 9.0
+    assert list(registry.shown_mask(df)) == [True, False]
+
+
+def test_smoke_record_never_enters_the_registry(tmp_path):
+    rec = _record(git=CLEAN, row_args={"overrides": [], "smoke": True})
+    assert registry.is_smoke(rec) and "smoke" in registry.hidden_reason(rec)
+    with pytest.raises(ReproError, match="smoke records never enter the registry"):
+        registry.write_record(rec, tmp_path)
+    assert not list(tmp_path.rglob("*.json"))
+    assert registry.hidden_reason(_record(git=CLEAN, row_args={"smoke": False})) is None
 
 
 def _writer(root, record, start):

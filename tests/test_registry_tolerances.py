@@ -46,8 +46,9 @@ def _row(**claim):
 
 
 def _df(*recs):
-    return pd.DataFrame([{"row": "slct/t2c/cauchy", "path": f"p{i}", **r}
-                         for i, r in enumerate(recs)])
+    # clean provenance: only such records are shown (repro.registry.SELECTION_RULE)
+    return pd.DataFrame([{"row": "slct/t2c/cauchy", "path": f"p{i}", "git.commit": "a" * 40,
+                          "git.dirty": False, **r} for i, r in enumerate(recs)])
 
 
 def test_row_status():
@@ -58,6 +59,10 @@ def test_row_status():
     df = _df({"date": "2", "ours.fid": 9.0, "ours.recall": 0.49},
              {"date": "1", "ours.fid": 7.4, "ours.recall": 0.49})
     assert tol.row_status(row, df) == tol.OUTSIDE
+    # a newer record from uncommitted code does not change what the row's status reports
+    df = _df({"date": "2", "ours.fid": 9.0, "ours.recall": 0.49, "git.dirty": True},
+             {"date": "1", "ours.fid": 7.4, "ours.recall": 0.49})
+    assert tol.row_status(row, df) == tol.WITHIN
     assert tol.row_status(row, _df({"date": "1", "ours.fid": 7.4})) == "within tolerance (recall missing)"
     demo = _row(paper="demo", table="demo", fid=None, recall=None)
     assert tol.row_status(demo, _df({"date": "1", "ours.w2_pixels": 0.1})) == tol.DONE

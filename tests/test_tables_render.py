@@ -1,4 +1,5 @@
 """Tables from records the tests write: values in place, paper order, --check stale/fresh."""
+import json
 import random
 import sys
 import types
@@ -30,11 +31,20 @@ ROWS = [
 BY_ID = {r.id: r for r in ROWS}
 
 
-def _write(root, row_id, ours, date="2025-06-01T00:00:00.000000Z", gpu_hours=12.5):
-    rec = registry.make_record(BY_ID[row_id], ours, {"impl": "clean-fid"}, None,
-                               {"wall_s": 1.0, "gpu_hours": gpu_hours, "steps": 10},
-                               hardware={"device": "test", "count": 1}, extra={"date": date})
-    return registry.write_record(rec, root)
+CLEAN = {"commit": "a" * 40, "dirty": False}
+
+
+def _record(row_id, ours, date="2025-06-01T00:00:00.000000Z", gpu_hours=12.5, git=CLEAN, smoke=False):
+    # provenance pinned: the checkout running the tests may be dirty, and only clean records show
+    return registry.make_record(BY_ID[row_id], ours, {"impl": "clean-fid"}, None,
+                                {"wall_s": 1.0, "gpu_hours": gpu_hours, "steps": 10},
+                                hardware={"device": "test", "count": 1},
+                                extra={"date": date, "git": git,
+                                       "row_args": {"overrides": [], "smoke": smoke}})
+
+
+def _write(root, row_id, ours, **kw):
+    return registry.write_record(_record(row_id, ours, **kw), root)
 
 
 def _line(md, *needles):
@@ -140,3 +150,45 @@ def test_check_invalid_record_exits_2_naming_it(root, fake_rows, capsys):
     bad.write_text("{not json")
     assert main(["tables", "--root", str(root), "--check"]) == 2
     assert str(bad) in capsys.readouterr().err
+
+
+def test_dirty_record_is_kept_but_not_shown(root, fake_rows, capsys):
+    args = ["tables", "--root", str(root)]
+    assert main(args) == 0
+    before = {p.name: p.read_bytes() for p in root.glob("*.md")}
+    path = _write(root, "slct/t1/celebahq/ours/nfe1", {"fid": 1.11, "recall": 0.9},
+                  date="2025-09-01T00:00:00.000000Z", git={"commit": "b" * 40, "dirty": True})
+    df = registry.load_records(root)
+    assert str(path) in set(df["path"])
+    out = tables.render_tables(ROWS, df, PAPER_ROWS)["slct_table1.md"]
+    assert _line(out, "| Ours ")[3:5] == ["7.27", "6.00"]      # the previous clean record stays
+    capsys.readouterr()
+    assert main(args + ["--check"]) == 0                        # so the tables are not stale
+    assert "1 record(s) kept in the registry but not shown" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in root.glob("*.md")} == before
+
+
+def _plant_smoke(root):
+    """A smoke record put into the registry by hand (write_record refuses one)."""
+    rec = _record("demo/digits/nfe1", {"w2_pixels": 590.8}, date="2025-09-01T00:00:00.000000Z",
+                  smoke=True)
+    path = registry.record_path(rec, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rec))
+    return path
+
+
+def test_smoke_record_in_registry_fails_check_naming_it(root, fake_rows, capsys):
+    args = ["tables", "--root", str(root)]
+    assert main(args) == 0
+    before = (root / "demo.md").read_text()
+    smoke = _plant_smoke(root)
+    capsys.readouterr()
+    assert main(args + ["--check"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {smoke}: a smoke record" in err
+    # without --check the tables skip it, say so, and are written without it
+    assert main(args) == 0
+    assert f"warning: {smoke}" in capsys.readouterr().err
+    assert (root / "demo.md").read_text() == before and "590.8" not in before
+

@@ -113,7 +113,7 @@ def _metric_steps(run_dir) -> list[int]:
 
 
 def test_submit_smoke_row_trains_evaluates_and_records(run_root, monkeypatch, capsys):
-    from repro.registry import load_records
+    from repro.registry import load_records, read_record
 
     tables = Path(run_root) / "tables"
     monkeypatch.setenv("REPRO_TABLES", str(tables))  # sbatch passes the environment to the jobs
@@ -129,16 +129,16 @@ def test_submit_smoke_row_trains_evaluates_and_records(run_root, monkeypatch, ca
     row = load_row("demo/digits/nfe1", smoke=True)
     assert Path(run_dir) == Path(run_root) / row.training_key
     assert [r["row"] for r in res] == ["demo/digits/nfe1"]
-    files = sorted((tables / "results" / "demo" / "digits" / "nfe1").glob("*.json"))
-    assert len(files) == 1 and str(files[0]) == res[0]["record"], (files, res)
-    df = load_records(tables)  # validates every record (raises naming an invalid one)
-    assert list(df["row"]) == ["demo/digits/nfe1"]
-    rec = df.iloc[0]
-    assert rec["training_key"] == row.training_key
-    assert rec["training.steps"] == row.total_steps == 2
-    assert bool(rec["row_args.smoke"])
-    assert rec["ours.w2_pixels"] == res[0]["metrics"]["w2_pixels"]
-    assert Path(rec["checkpoint.path"]).parent == Path(run_dir) / "ckpt"
+    # a smoke record lands beside its run, never in the registry
+    path = Path(run_dir) / "eval" / "demo__digits__nfe1" / "record.json"
+    assert str(path) == res[0]["record"], res
+    assert len(load_records(tables)) == 0
+    rec = read_record(path)  # validates the record (raises naming an invalid one)
+    assert rec["row"] == "demo/digits/nfe1" and rec["training_key"] == row.training_key
+    assert rec["training"]["steps"] == row.total_steps == 2
+    assert rec["row_args"]["smoke"] is True
+    assert rec["ours"]["w2_pixels"] == res[0]["metrics"]["w2_pixels"]
+    assert Path(rec["checkpoint"]["path"]).parent == Path(run_dir) / "ckpt"
 
     def completed():
         rc = repro_main(["status", "--runs", str(run_root)])
