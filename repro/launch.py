@@ -67,6 +67,7 @@ from typing import Callable, Optional
 import submitit
 
 from repro.io import ReproError
+from repro.paths import runs_root
 # The job registry lives in repro/jobs.py; its names stay importable from here.
 from repro.jobs import (FINISHED, REGISTRY_NAME, cancel_jobs, check_slurm, job_states,  # noqa: F401
                         last_error_line, load_jobs, record_job, registry_path, slurm_folder)
@@ -222,8 +223,9 @@ class TrainJob(submitit.helpers.Checkpointable):
         self.hooks = hooks
         self.checkpoint_wait_s = float(checkpoint_wait_s)
 
-    def __call__(self, row_id: str, overrides=(), run_root="runs", max_steps: Optional[int] = None,
+    def __call__(self, row_id: str, overrides=(), run_root=None, max_steps: Optional[int] = None,
                  smoke: bool = False):
+        run_root = run_root or runs_root()
         limit_threads()
         setup_distributed()
         fn = self.train_fn or train_one
@@ -297,9 +299,9 @@ class EvalJob:
     def __init__(self, eval_fn: Optional[Callable] = None):
         self.eval_fn = eval_fn
 
-    def __call__(self, row_ids, overrides=(), run_root="runs", smoke: bool = False, num: Optional[int] = None):
+    def __call__(self, row_ids, overrides=(), run_root=None, smoke: bool = False, num: Optional[int] = None):
         limit_threads()
-        return (self.eval_fn or eval_rows)(list(row_ids), tuple(overrides), str(run_root), smoke, num)
+        return (self.eval_fn or eval_rows)(list(row_ids), tuple(overrides), str(run_root or runs_root()), smoke, num)
 
 
 # ---------------------------------------------------------------------------------------------

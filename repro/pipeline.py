@@ -5,20 +5,16 @@ protocol and gets its own record.
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import torch
 
 from repro.io import ReproError
+from repro.paths import runs_root
 from repro.specs import Row
 
 DEMO_METRICS = ("w2_pixels", "fd_pixels")
-
-
-def runs_root(override=None) -> Path:
-    return Path(override or os.environ.get("REPRO_RUNS", "runs"))
 
 
 def run_dir_for(row: Row, root=None) -> Path:

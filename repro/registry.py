@@ -1,10 +1,10 @@
 """The results registry: one self-contained JSON record per evaluated result.
 
-Layout: `<root>/results/<row id>/<UTC timestamp>-<short uuid>.json`, root = `$REPRO_TABLES` or
-`./tables`. A record is written once (validated first, then temp file + fsync + rename through
-repro.io) and never edited; a new evaluation is a new file, so 64 writers never contend for a
-name. Files whose name starts with '.' are writers' temp files (a writer killed mid-write leaves
-one behind) and are never read.
+Layout: `<root>/results/<row id>/<UTC timestamp>-<short uuid>.json`, root as
+`repro.paths.tables_root` resolves it. A record is written once (validated first, then temp file +
+fsync + rename through repro.io) and never edited; a new evaluation is a new file, so 64 writers
+never contend for a name. Files whose name starts with '.' are writers' temp files (a writer
+killed mid-write leaves one behind) and are never read.
 
 Which record a table shows: SELECTION_RULE. A record is shown only when its provenance is clean
 (`hidden_reason` is None): a result from uncommitted code stays in the registry, with its
@@ -26,6 +26,7 @@ import uuid
 from pathlib import Path
 
 from repro.io import ReproError, atomic_write_json, sha256_file
+from repro.paths import tables_root
 
 SCHEMA_VERSION = 1
 
@@ -61,10 +62,6 @@ PACKAGES = ("torch", "torchvision", "repro", "clean-fid", "gin-config", "diffuse
 ROW_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*(/[A-Za-z0-9][A-Za-z0-9_.=+-]*)*$")
 # fixed width, so that string order is time order
 DATE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-
-
-def tables_root(root=None) -> Path:
-    return Path(root if root is not None else os.environ.get("REPRO_TABLES", "tables"))
 
 
 def results_dir(root=None) -> Path:

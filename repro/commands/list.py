@@ -7,7 +7,7 @@ estimate of the GPU-hours its training costs (the assumption is printed below th
 def add_arguments(p):
     p.add_argument("patterns", nargs="*", help="row ids or globs (default: all rows)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--tables", default=None, help="registry root (default $REPRO_TABLES or ./tables)")
+    p.add_argument("--tables", default=None, help="registry root (default $REPRO_TABLES or <project>/tables)")
 
 
 def run(args) -> int:

@@ -4,12 +4,12 @@ A failed job shows its log (stderr) file and the last error line in it."""
 
 
 def add_arguments(p):
-    p.add_argument("--runs", default=None, help="run directories root (default $REPRO_RUNS or ./runs)")
+    p.add_argument("--runs", default=None, help="run directories root (default $REPRO_RUNS or <project>/runs)")
 
 
 def run(args) -> int:
     from repro import jobs
-    from repro.pipeline import runs_root
+    from repro.paths import runs_root
 
     root = runs_root(args.runs).resolve()
     states = jobs.job_states(root)

@@ -15,7 +15,7 @@ def add_arguments(parser) -> None:
                         help="write nothing; exit 1 with a diff when a table is stale or missing")
     parser.add_argument("--root", metavar="DIR", default=None,
                         help="registry root holding results/ and the *.md tables "
-                             "(default: $REPRO_TABLES or ./tables)")
+                             "(default: $REPRO_TABLES or <project>/tables)")
 
 
 def run(args) -> int:
