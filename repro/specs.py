@@ -1,6 +1,6 @@
 """The recipe of a row as plain frozen dataclasses.
 
-Gin builds these (see repro/configurables.py); everything downstream — training, evaluation,
+Gin builds these (see repro/rows/configurables.py); everything downstream — training, evaluation,
 the registry — reads only these objects, never gin. The training key hashes exactly the specs
 that change training (`TRAINING_SPECS`), so rows that differ only in evaluation train once.
 """

@@ -35,7 +35,7 @@ def test_bad_row_file_names_file_and_line(isolated, tmp_path, monkeypatch, capsy
     gin = tmp_path / "gin"
     (gin / "base").mkdir(parents=True)
     import shutil
-    from repro.rows import gin_dir
+    from repro.paths import gin_dir
 
     shutil.copy(gin_dir() / "base" / "common.gin", gin / "base" / "common.gin")
     (gin / "typo.gin").write_text("include 'base/common.gin'\nClaim.fidd = 1.0\n")

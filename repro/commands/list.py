@@ -14,7 +14,7 @@ def run(args) -> int:
     import json
 
     from repro.rows import all_row_ids, expand, load_row
-    from repro.summary import ASSUMPTION, gpu_hours
+    from repro.rows.summary import ASSUMPTION, gpu_hours
 
     ids = expand(args.patterns) if args.patterns else all_row_ids()
     rows = [load_row(i, with_config=False) for i in ids]

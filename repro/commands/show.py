@@ -82,7 +82,7 @@ def run(args) -> int:
     import json
 
     from repro.rows import load_row
-    from repro.summary import summarize
+    from repro.rows.summary import summarize
 
     row = load_row(args.row, overrides=args.set, smoke=args.smoke)
     s = summarize(row, with_params=args.params)

@@ -118,7 +118,7 @@ def _one_line(e: Exception, row_file: Path, files=(), overrides=()) -> str:
         m = re.search(r"In bindings string line \d+\n\s+(.*)", text)
         where = f"override '{m.group(1).strip()}'" if m else "overrides"
     if msg.startswith("No configurable matching"):
-        from repro.configurables import SPEC_CLASSES
+        from repro.rows.configurables import SPEC_CLASSES
         known = ", ".join(c.__name__ for c in SPEC_CLASSES) + ", recipe"
         msg += f" — known configurables: {known}"
     elif "doesn't have a parameter named" in msg:
@@ -138,7 +138,7 @@ def load_row(row_id: str, overrides=(), smoke: bool = False, with_config: bool =
     and `repro list` never shows it."""
     import gin
 
-    import repro.configurables  # noqa: F401  (registers the configurables)
+    import repro.rows.configurables  # noqa: F401  (registers the configurables)
 
     row_file = _row_path(row_id)
     if not row_file.is_file():
