@@ -131,7 +131,7 @@ class EvalSpec:
 @dataclass(frozen=True)
 class RuntimeSpec:
     """How to run, not what: excluded from the training key, recorded with every result."""
-    bf16: bool = True                # autocast on CUDA
+    bf16: bool = False               # bf16 autocast on CUDA; off: the LCT code trains fp32 (+ TF32)
     channels_last: bool = True
     tf32: bool = True
     compile: bool = False
