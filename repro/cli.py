@@ -10,7 +10,7 @@ import importlib
 import sys
 
 from repro.io import ReproError
-from repro.threads import configure_threads
+from repro.launch.threads import configure_threads
 
 # Order is the order `repro --help` lists them in.
 COMMANDS = [

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from repro import jobs
+from repro.launch import joblog
 from repro.cli import main
 from repro.commands.show import fmt
 from repro.io import ReproError
@@ -64,7 +64,7 @@ def test_unknown_row_suggestion_for_show_is_a_full_row_id(capsys):
 
 
 def test_unknown_profile_suggests_near_name():
-    from repro.profiles import load_profile, profile_names
+    from repro.launch.profiles import load_profile, profile_names
 
     name = profile_names()[0]
     with pytest.raises(ReproError, match=f"did you mean '{name}'"):
@@ -128,13 +128,13 @@ def test_cancel_all_with_an_empty_job_log_does_not_ask_slurm(tmp_path, monkeypat
     def unreachable(*a, **k):
         raise ReproError("SLURM not reachable: test")
 
-    monkeypatch.setattr(jobs, "check_slurm", unreachable)
+    monkeypatch.setattr(joblog, "check_slurm", unreachable)
     assert main(["cancel", "--all", "--runs", str(tmp_path)]) == 0
     out = capsys.readouterr()
     assert "no jobs recorded" in out.out and "SLURM" not in out.out + out.err
     # with a recorded job there is something to cancel, and then SLURM matters
     (tmp_path / "slurm").mkdir()
-    (tmp_path / "slurm" / jobs.REGISTRY_NAME).write_text(json.dumps(
+    (tmp_path / "slurm" / joblog.JOBLOG_NAME).write_text(json.dumps(
         {"job_id": "7", "kind": "train", "training_key": "k", "rows": ["r"], "folder": str(tmp_path / "%j")}) + "\n")
     assert main(["cancel", "--all", "--runs", str(tmp_path)]) == 2
     assert "SLURM not reachable" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""repro.launch without a cluster: planning, dry-run sbatch files, registry, errors, and the
+"""repro.launch without a cluster: planning, dry-run sbatch files, the job log, errors, and the
 checkpoint-request protocol of TrainJob (driven by a real signal in this process)."""
 import os
 import signal
@@ -8,10 +8,10 @@ import time
 import pytest
 import submitit
 
-from repro import launch
 from repro.cli import main as repro_main
 from repro.io import ReproError
-from repro.profiles import load_profile
+from repro.launch import joblog, slurm
+from repro.launch.profiles import load_profile
 
 
 @pytest.fixture
@@ -51,29 +51,29 @@ def test_submit_without_sbatch_is_one_line_error(no_slurm, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "SLURM not reachable: no `sbatch`" in err
     with pytest.raises(ReproError):
-        launch.check_slurm()
+        joblog.check_slurm()
 
 
-def test_registry_roundtrip_and_torn_line(tmp_path):
+def test_joblog_roundtrip_and_torn_line(tmp_path):
     handle = type("H", (), {"job_id": "42_1", "num_tasks": 2})()
-    launch.record_job(tmp_path, launch.PlannedJob("train", "abc", ["a", "b"], ()), handle)
-    launch.record_job(tmp_path, launch.PlannedJob("eval", "abc", ["a", "b"], (), depends_on="42_1"), handle)
-    jobs = launch.load_jobs(tmp_path)
+    joblog.record_job(tmp_path, slurm.PlannedJob("train", "abc", ["a", "b"], ()), handle)
+    joblog.record_job(tmp_path, slurm.PlannedJob("eval", "abc", ["a", "b"], (), depends_on="42_1"), handle)
+    jobs = joblog.load_jobs(tmp_path)
     assert [(j["kind"], j["job_id"], j["tasks"], j["depends_on"]) for j in jobs] == \
         [("train", "42_1", 2, None), ("eval", "42_1", 2, "42_1")]
     assert jobs[0]["folder"].endswith("slurm/%j")
-    with open(launch.registry_path(tmp_path), "a") as f:
+    with open(joblog.joblog_path(tmp_path), "a") as f:
         f.write('{"job_id": "4')
     with pytest.raises(ReproError, match="jobs.jsonl:3"):
-        launch.load_jobs(tmp_path)
+        joblog.load_jobs(tmp_path)
 
 
 def test_last_error_line(tmp_path):
     p = tmp_path / "x_log.err"
     p.write_text("Traceback (most recent call last):\n  File 'x'\nValueError: boom\n"
                  "submitit ERROR - job failed\nsrun: error: vm: task 0: Exited with exit code 1\n")
-    assert launch.last_error_line(p) == "ValueError: boom"
-    assert launch.last_error_line(tmp_path / "missing") == ""
+    assert joblog.last_error_line(p) == "ValueError: boom"
+    assert joblog.last_error_line(tmp_path / "missing") == ""
 
 
 # A training loop that follows the protocol (this module is TrainJob's `hooks`).
@@ -108,16 +108,16 @@ def _loop(row_id, overrides, run_root, max_steps, smoke):
 
 
 def test_trainjob_runs_fn_and_propagates_errors():
-    job = launch.TrainJob(lambda *a: a, hooks=__name__)
+    job = slurm.TrainJob(lambda *a: a, hooks=__name__)
     assert job("r", ["x=1"], "runs", 3, True) == ("r", ("x=1",), "runs", 3, True)
     with pytest.raises(ZeroDivisionError):
-        launch.TrainJob(lambda *a: 1 / 0)("r")
+        slurm.TrainJob(lambda *a: 1 / 0)("r")
 
 
 def test_signal_in_main_thread_gets_checkpoint_saved_and_same_call_back():
     """As in a job: the signal handler (main thread) calls checkpoint() while the loop runs."""
     _state.clear()
-    job = launch.TrainJob(_loop, hooks=__name__, checkpoint_wait_s=10)
+    job = slurm.TrainJob(_loop, hooks=__name__, checkpoint_wait_s=10)
     got = {}
 
     class Requeued(BaseException):
@@ -143,15 +143,15 @@ def test_signal_in_main_thread_gets_checkpoint_saved_and_same_call_back():
 
 
 def test_checkpoint_without_hooks_still_requeues():
-    job = launch.TrainJob(lambda *a: None, hooks="no_such_module_xyz")
+    job = slurm.TrainJob(lambda *a: None, hooks="no_such_module_xyz")
     d = job.checkpoint("r", max_steps=5)
     assert d.args == ("r",) and d.kwargs == {"max_steps": 5}
 
 
 def test_eval_parameters_use_one_gpu_one_node():
     prof = load_profile("example-a100")
-    p = launch.executor_parameters(prof, "eval", dependency="afterok:7")
+    p = slurm.executor_parameters(prof, "eval", dependency="afterok:7")
     assert (p["nodes"], p["tasks_per_node"], p["gpus_per_node"]) == (1, 1, 1)
     assert p["slurm_additional_parameters"] == {"dependency": "afterok:7", "kill_on_invalid_dep": "yes"}
-    t = launch.executor_parameters(prof, "train")
+    t = slurm.executor_parameters(prof, "train")
     assert (t["tasks_per_node"], t["gpus_per_node"], t["slurm_constraint"]) == (8, 8, "a100-80gb")

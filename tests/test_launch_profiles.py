@@ -1,8 +1,8 @@
-"""Cluster profiles (repro/profiles.py, slurm/profiles/*.toml): no cluster needed."""
+"""Cluster profiles (repro/launch/profiles.py, slurm/profiles/*.toml): no cluster needed."""
 import pytest
 
 from repro.io import ReproError
-from repro.profiles import Profile, load_profile, profile_names
+from repro.launch.profiles import Profile, load_profile, profile_names
 
 
 def test_shipped_profiles_load():

@@ -128,10 +128,10 @@ def test_cleanfid_torchscript_inception_loads_local_file_without_download(tmp_pa
 # -------------------------------------------------------------------------------------- submitit
 
 def test_submitit_slurm_job_handle_without_cluster(tmp_path):
-    """repro/jobs.py rebuilds job handles from the registry and reads state from their watcher."""
+    """repro/launch/joblog.py rebuilds job handles from the job log and reads state from their watcher."""
     from submitit.slurm.slurm import SlurmJob
 
-    user = "repro/jobs.py (_job_handle, job_states)"
+    user = "repro/launch/joblog.py (_job_handle, job_states)"
     name = "submitit.slurm.slurm.SlurmJob"
     assert {"folder", "job_id", "tasks"} <= _params(SlurmJob), _moved("submitit", name, user, "folder/job_id/tasks")
     job = SlurmJob(folder=tmp_path / "%j", job_id="4242", tasks=range(2))
@@ -143,21 +143,21 @@ def test_submitit_slurm_job_handle_without_cluster(tmp_path):
 
 
 def test_submitit_sbatch_text_and_dry_run_executor(tmp_path):
-    """repro/launch.py prints the sbatch file through SlurmExecutor internals (affinity patched
+    """repro/launch/slurm.py prints the sbatch file through SlurmExecutor internals (affinity patched
     for --dry-run, _executor, parameters, _submitit_command_str, _make_sbatch_string)."""
     from submitit.core.utils import FailedJobError
     from submitit.slurm.slurm import SlurmExecutor
 
-    from repro import launch
-    from repro.profiles import load_profile
+    from repro.launch import slurm
+    from repro.launch.profiles import load_profile
 
-    user = "repro/launch.py (make_executor, sbatch_text, _submission_errors)"
+    user = "repro/launch/slurm.py (make_executor, sbatch_text, _submission_errors)"
     assert isinstance(inspect.getattr_static(SlurmExecutor, "affinity"), classmethod), \
         _moved("submitit", "SlurmExecutor.affinity", user, "no longer a classmethod")
     assert issubclass(FailedJobError, Exception), _moved("submitit", "submitit.core.utils.FailedJobError", user, "")
     try:
-        ex = launch.make_executor(load_profile("local"), tmp_path, name="probe", dry_run=True)
-        text = launch.sbatch_text(ex, array_size=3)
+        ex = slurm.make_executor(load_profile("local"), tmp_path, name="probe", dry_run=True)
+        text = slurm.sbatch_text(ex, array_size=3)
     except Exception as e:
         pytest.fail(_moved("submitit", "SlurmExecutor internals / _make_sbatch_string", user, repr(e)))
     for needle in ("#SBATCH --array=0-2", "#SBATCH --job-name=probe", "#SBATCH --signal=USR2@",

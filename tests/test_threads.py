@@ -1,4 +1,4 @@
-"""Thread choice (repro.threads): affinity, SLURM_CPUS_PER_TASK, and a user's OMP_NUM_THREADS."""
+"""Thread choice (repro/launch/threads.py): affinity, SLURM_CPUS_PER_TASK, and a user's OMP_NUM_THREADS."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from repro import launch, threads
+from repro.launch import slurm, threads
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_limit_threads_in_a_slurm_job(monkeypatch, cpus, env, want):
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        assert launch.limit_threads() == want
+        assert slurm.limit_threads() == want
     finally:
         torch.set_num_threads(old)
 

@@ -11,16 +11,16 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from repro import jobs
+    from repro.launch import joblog
     from repro.paths import runs_root
 
     if bool(args.job_ids) == bool(args.all):
         raise ReproError("give job ids or --all (not both)")
     root = runs_root(args.runs).resolve()
-    if args.all and not jobs.load_jobs(root):
+    if args.all and not joblog.load_jobs(root):
         # nothing was ever submitted from here: whether SLURM is up does not matter
-        print(f"no jobs recorded in {jobs.registry_path(root)}; nothing to cancel")
+        print(f"no jobs recorded in {joblog.joblog_path(root)}; nothing to cancel")
         return 0
-    ids = jobs.cancel_jobs(root, args.job_ids or None)
+    ids = joblog.cancel_jobs(root, args.job_ids or None)
     print(f"cancelled {' '.join(ids)}" if ids else "nothing to cancel")
     return 0

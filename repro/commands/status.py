@@ -8,13 +8,13 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from repro import jobs
+    from repro.launch import joblog
     from repro.paths import runs_root
 
     root = runs_root(args.runs).resolve()
-    states = jobs.job_states(root)
+    states = joblog.job_states(root)
     if not states:
-        print(f"no jobs recorded in {jobs.registry_path(root)}")
+        print(f"no jobs recorded in {joblog.joblog_path(root)}")
         return 0
     failed = 0
     for s in states:

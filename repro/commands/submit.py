@@ -18,15 +18,15 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from repro import launch
     from repro.commands._common import load_rows
+    from repro.launch import slurm
+    from repro.launch.profiles import load_profile
     from repro.paths import runs_root
-    from repro.profiles import load_profile
 
     profile = load_profile(args.profile)
     root = runs_root(args.runs).resolve()
     rows = load_rows(args)
-    plan = launch.plan_jobs(rows, root, overrides=tuple(args.set), smoke=args.smoke,
-                            max_steps=args.max_steps, num=args.num)
-    launch.submit_planned(plan, profile, root, dry_run=args.dry_run, evaluate=not args.no_eval)
+    plan = slurm.plan_jobs(rows, root, overrides=tuple(args.set), smoke=args.smoke,
+                           max_steps=args.max_steps, num=args.num)
+    slurm.submit_planned(plan, profile, root, dry_run=args.dry_run, evaluate=not args.no_eval)
     return 0

@@ -1,7 +1,7 @@
 """Job functions the slurm tests submit (importable in the job through PYTHONPATH).
 
 `fake_train` stands in for repro.train.train_row and implements the same checkpoint-request
-protocol (request_checkpoint / wait_checkpoint_saved, see repro/launch.py), so TrainJob's
+protocol (request_checkpoint / wait_checkpoint_saved, see repro/launch/slurm.py), so TrainJob's
 preemption path is tested end to end before the real loop is wired in.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ def ddp_probe():
     import torch
     import torch.distributed as dist
 
-    from repro.launch import setup_distributed
+    from repro.launch.slurm import setup_distributed
 
     rank, world, local = setup_distributed()
     t = torch.tensor([float(rank + 1)])

@@ -1,4 +1,4 @@
-"""repro.launch on a real one-node SLURM (slurm/cluster.sh): submit, arrays, 2-task torch.distributed,
+"""repro/launch/slurm.py on a real one-node SLURM (slurm/cluster.sh): submit, arrays, 2-task torch.distributed,
 preemption + resume, failure / cancel surfacing in `repro status`, unreachable SLURM.
 
 Here the training is the injectable `jobfns.fake_train` (same checkpoint-request protocol as
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 import jobfns
-from repro import launch
 from repro.cli import main as repro_main
-from repro.profiles import load_profile
+from repro.launch import joblog, slurm
+from repro.launch.profiles import load_profile
 
 pytestmark = pytest.mark.slurm
 
@@ -47,20 +47,20 @@ def _status(capsys, root):
 
 
 def test_submit_one_job_returns_its_result(run_root):
-    ex = launch.make_executor(_profile(), launch.slurm_folder(run_root), name="add")
+    ex = slurm.make_executor(_profile(), joblog.slurm_folder(run_root), name="add")
     job = ex.submit(jobfns.add, 2, 3)
     assert _result(job, 120) == 5
 
 
 def test_array_of_three(run_root):
-    ex = launch.make_executor(_profile(), launch.slurm_folder(run_root), name="square")
+    ex = slurm.make_executor(_profile(), joblog.slurm_folder(run_root), name="square")
     jobs = ex.map_array(jobfns.square, [1, 2, 3])
     assert len({j.job_id.split("_")[0] for j in jobs}) == 1, "one array job"
     assert [_result(j, 120) for j in jobs] == [1, 4, 9]
 
 
 def test_two_tasks_init_torch_distributed(run_root):
-    ex = launch.make_executor(_profile(), launch.slurm_folder(run_root), name="ddp", tasks_per_node=2)
+    ex = slurm.make_executor(_profile(), joblog.slurm_folder(run_root), name="ddp", tasks_per_node=2)
     job = ex.submit(jobfns.ddp_probe)
     res = sorted(_result(job, 180, all_tasks=True))
     assert [r[:3] for r in res] == [(0, 2, 0), (1, 2, 1)]
@@ -70,15 +70,15 @@ def test_two_tasks_init_torch_distributed(run_root):
 
 def test_preempted_trainjob_saves_on_signal_and_resumes(run_root):
     prof = _profile()
-    folder = launch.slurm_folder(run_root)
+    folder = joblog.slurm_folder(run_root)
     # The victim takes both CPUs of the node, so the `high` job can only run by preempting it.
-    ex = launch.make_executor(prof, folder, name="victim", cpus_per_task=2)
+    ex = slurm.make_executor(prof, folder, name="victim", cpus_per_task=2)
     steps = 16
-    job = ex.submit(launch.TrainJob(jobfns.fake_train, hooks="jobfns", checkpoint_wait_s=prof.checkpoint_wait_s),
+    job = ex.submit(slurm.TrainJob(jobfns.fake_train, hooks="jobfns", checkpoint_wait_s=prof.checkpoint_wait_s),
                     "fake/row", (), str(run_root), steps, False)
     progress = Path(run_root) / "fake__row" / "progress"
     _wait_for(lambda: progress.exists() and int(progress.read_text() or 0) >= 4, 90, "the victim to make progress")
-    hx = launch.make_executor(prof, folder, name="preemptor", slurm_partition="high", cpus_per_task=1)
+    hx = slurm.make_executor(prof, folder, name="preemptor", slurm_partition="high", cpus_per_task=1)
     assert _result(hx.submit(jobfns.add, 1, 1), 120) == 2
     res = _result(job, 180)
     assert res["acc"] == sum(range(steps))
@@ -94,11 +94,11 @@ def test_plan_trains_once_per_key_then_evaluates_after_it(run_root, capsys):
 
     rows = [load_row(r, smoke=True) for r in ("demo/digits/nfe1", "demo/digits/nfe2")]
     assert rows[0].training_key == rows[1].training_key
-    plan = launch.plan_jobs(rows, run_root, smoke=True, max_steps=2)
-    launch.submit_planned(plan, _profile(), run_root, train_fn=jobfns.quick_train, eval_fn=jobfns.quick_eval)
+    plan = slurm.plan_jobs(rows, run_root, smoke=True, max_steps=2)
+    slurm.submit_planned(plan, _profile(), run_root, train_fn=jobfns.quick_train, eval_fn=jobfns.quick_eval)
     train, ev = plan
     assert (train.kind, ev.kind, ev.depends_on) == ("train", "eval", train.job_id)
-    reg = launch.load_jobs(run_root)
+    reg = joblog.load_jobs(run_root)
     assert [(e["kind"], e["job_id"]) for e in reg] == [("train", train.job_id), ("eval", ev.job_id)]
     from submitit.slurm.slurm import SlurmJob
 
@@ -110,8 +110,8 @@ def test_plan_trains_once_per_key_then_evaluates_after_it(run_root, capsys):
 
 
 def test_failed_job_shows_log_and_error_in_status(run_root, capsys):
-    plan = [launch.PlannedJob("train", "k-fail", ["demo/boom"], ("demo/boom", (), str(run_root), 1, False))]
-    launch.submit_planned(plan, _profile(), run_root, train_fn=jobfns.boom_train, evaluate=False)
+    plan = [slurm.PlannedJob("train", "k-fail", ["demo/boom"], ("demo/boom", (), str(run_root), 1, False))]
+    slurm.submit_planned(plan, _profile(), run_root, train_fn=jobfns.boom_train, evaluate=False)
     capsys.readouterr()
 
     def failed():
@@ -126,9 +126,9 @@ def test_failed_job_shows_log_and_error_in_status(run_root, capsys):
 
 
 def test_cancel_all(run_root, capsys):
-    rows = [launch.PlannedJob("train", "k-sleep", ["demo/sleep"], ("demo/sleep", (), str(run_root), 1, False)),
-            launch.PlannedJob("eval", "k-sleep", ["demo/sleep"], (["demo/sleep"], (), str(run_root), False, None))]
-    launch.submit_planned(rows, _profile(), run_root, train_fn=jobfns.sleepy_train, eval_fn=jobfns.quick_eval)
+    rows = [slurm.PlannedJob("train", "k-sleep", ["demo/sleep"], ("demo/sleep", (), str(run_root), 1, False)),
+            slurm.PlannedJob("eval", "k-sleep", ["demo/sleep"], (["demo/sleep"], (), str(run_root), False, None))]
+    slurm.submit_planned(rows, _profile(), run_root, train_fn=jobfns.sleepy_train, eval_fn=jobfns.quick_eval)
     capsys.readouterr()
     assert repro_main(["cancel", "--all", "--runs", str(run_root)]) == 0
     assert "cancelled" in capsys.readouterr().out
@@ -162,7 +162,7 @@ def test_unreachable_controller_down(slurm_cluster, monkeypatch, capsys, tmp_pat
     text = slurm_cluster.slurm_conf.read_text()
     conf.write_text(re.sub(r"(?m)^SlurmctldPort=\d+", "SlurmctldPort=6899", text))
     monkeypatch.setenv("SLURM_CONF", str(conf))
-    launch.record_job(tmp_path, launch.PlannedJob("train", "k", ["r"], ()), type("H", (), {"job_id": "1", "num_tasks": 1})())
+    joblog.record_job(tmp_path, slurm.PlannedJob("train", "k", ["r"], ()), type("H", (), {"job_id": "1", "num_tasks": 1})())
     for cmd in (["status"], ["cancel", "--all"], ["submit", "demo/digits/nfe1", "--smoke"]):
         assert repro_main([*cmd, "--runs", str(tmp_path)]) == 2
         err = _one_error_line(capsys)

@@ -8,7 +8,7 @@
   on signal -> requeue -> resume) ends bit-identical to an uninterrupted run.
 
 Reference runs are in-process `train_row` calls with 1 torch thread, the same as the jobs get
-(`repro.launch.limit_threads`: cpus_per_task=1), so thread-count-dependent reduction order cannot
+(`repro.launch.slurm.limit_threads`: cpus_per_task=1), so thread-count-dependent reduction order cannot
 differ between the two sides.
 """
 from __future__ import annotations
@@ -25,10 +25,10 @@ import pytest
 import torch
 
 import jobfns
-from repro import jobs, launch
 from repro.cli import main as repro_main
 from repro.io import safe_torch_load
-from repro.profiles import load_profile
+from repro.launch import joblog, slurm
+from repro.launch.profiles import load_profile
 from repro.rows import load_row
 from repro.train.checkpoint import checkpoints
 from statecmp import assert_bitwise_equal, training_tensors
@@ -61,7 +61,7 @@ def _job(entry_or_folder, job_id=None, tasks=1):
     from submitit.slurm.slurm import SlurmJob
 
     if isinstance(entry_or_folder, dict):
-        return jobs._job_handle(entry_or_folder)
+        return joblog._job_handle(entry_or_folder)
     return SlurmJob(folder=entry_or_folder, job_id=job_id, tasks=range(tasks))
 
 
@@ -120,7 +120,7 @@ def test_submit_smoke_row_trains_evaluates_and_records(run_root, monkeypatch, ca
     rc = repro_main(["submit", "demo/digits/nfe1", "--smoke", "--profile", "local", "--runs", str(run_root)])
     out = capsys.readouterr().out
     assert rc == 0, out
-    reg = launch.load_jobs(run_root)
+    reg = joblog.load_jobs(run_root)
     assert [e["kind"] for e in reg] == ["train", "eval"], reg
     train, ev = reg
     assert ev["depends_on"] == train["job_id"]
@@ -177,10 +177,10 @@ def test_three_rows_two_keys_two_trainings_in_one_array(run_root):
     rows = [load_row(r, smoke=True) for r in ids]
     keys = [r.training_key for r in rows]
     assert keys[0] == keys[1] != keys[2]
-    plan = launch.plan_jobs(rows, run_root, smoke=True)
+    plan = slurm.plan_jobs(rows, run_root, smoke=True)
     # The sLCT row's evaluation needs Inception weights (offline here): trainings only.
-    launch.submit_planned(plan, load_profile("local"), run_root, evaluate=False, log=lambda *a: None)
-    reg = launch.load_jobs(run_root)
+    slurm.submit_planned(plan, load_profile("local"), run_root, evaluate=False, log=lambda *a: None)
+    reg = joblog.load_jobs(run_root)
     assert [(e["kind"], e["training_key"], e["rows"]) for e in reg] == [
         ("train", keys[0], list(ids[:2])), ("train", keys[2], [ids[2]])]
     array_ids = {e["job_id"].split("_")[0] for e in reg}
@@ -222,9 +222,9 @@ DDP_OVERRIDES = (
 def test_two_task_ddp_equals_one_process(run_root):
     row = load_row("demo/digits/nfe1", overrides=DDP_OVERRIDES, smoke=True)
     assert row.model.dropout == 0.0 and row.loss.coupling == "none" and row.total_steps == 5
-    ex = launch.make_executor(load_profile("local"), launch.slurm_folder(run_root), name="ddp",
+    ex = slurm.make_executor(load_profile("local"), joblog.slurm_folder(run_root), name="ddp",
                               tasks_per_node=2, cpus_per_task=1)
-    job = ex.submit(launch.TrainJob(), row.id, DDP_OVERRIDES, str(run_root), None, True)
+    job = ex.submit(slurm.TrainJob(), row.id, DDP_OVERRIDES, str(run_root), None, True)
     ref = _reference(row)  # meanwhile, the 1-process run of the same global batch
     dirs = _finish(job, 300)
     assert len(dirs) == 2 and len(set(dirs)) == 1
@@ -270,16 +270,16 @@ def _sacct_runs(job_id) -> list[str]:
 
 def test_preempted_training_resumes_bit_exact(run_root):
     prof = load_profile("local")
-    folder = launch.slurm_folder(run_root)
+    folder = joblog.slurm_folder(run_root)
     row = load_row("demo/digits/nfe1", overrides=PREEMPT_OVERRIDES, smoke=True)
-    ex = launch.make_executor(prof, folder, name="victim")  # 1 CPU of the node's 2
-    job = ex.submit(launch.TrainJob(checkpoint_wait_s=prof.checkpoint_wait_s),
+    ex = slurm.make_executor(prof, folder, name="victim")  # 1 CPU of the node's 2
+    job = ex.submit(slurm.TrainJob(checkpoint_wait_s=prof.checkpoint_wait_s),
                     row.id, PREEMPT_OVERRIDES, str(run_root), None, True)
     run_dir = Path(run_root) / row.training_key
     _wait_for(lambda: any(s >= 20 for s in _metric_steps(run_dir)), 180, "the victim to reach step 20")
     # A `high` job asking for the whole node can only run by preempting the victim (GraceTime
     # preemption: USR2 -> request_checkpoint -> save after the current step -> requeue).
-    hx = launch.make_executor(prof, folder, name="preemptor", slurm_partition="high", cpus_per_task=2)
+    hx = slurm.make_executor(prof, folder, name="preemptor", slurm_partition="high", cpus_per_task=2)
     assert _finish(hx.submit(jobfns.add, 1, 1), 120) == 2
     at_preemption = max(_metric_steps(run_dir))
     ref = _reference(row)  # the uninterrupted run, while the victim waits and resumes

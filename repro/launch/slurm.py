@@ -47,10 +47,10 @@ is still requeued and resumes from the newest periodic checkpoint (only the work
 lost). On restart `train_row` resumes from `ckpt/latest.pt` by itself, so `checkpoint()` returns
 the same call (`DelayedSubmission(self, same args)`).
 
-Registry
---------
-Every submitted job is one JSON line in `RUN_ROOT/slurm/jobs.jsonl`; repro/jobs.py writes it and
-answers `repro status` / `repro cancel`.
+Job log
+-------
+Every submitted job is one JSON line in `RUN_ROOT/slurm/jobs.jsonl`; repro/launch/joblog.py
+writes it and answers `repro status` / `repro cancel`.
 """
 from __future__ import annotations
 
@@ -67,11 +67,10 @@ from typing import Callable, Optional
 import submitit
 
 from repro.io import ReproError
+from repro.launch.joblog import check_slurm, record_job, slurm_folder
+from repro.launch.profiles import Profile
 from repro.paths import runs_root
-# The job registry lives in repro/jobs.py; its names stay importable from here.
-from repro.jobs import (FINISHED, REGISTRY_NAME, cancel_jobs, check_slurm, job_states,  # noqa: F401
-                        last_error_line, load_jobs, record_job, registry_path, slurm_folder)
-from repro.profiles import Profile
+from repro.rows.group import group_by_training_key
 
 MAX_REQUEUES = 100  # time-limit requeues per job before submitit gives up
 
@@ -180,7 +179,7 @@ def setup_distributed() -> tuple[int, int, int]:
 
 
 def limit_threads() -> int:
-    """torch intra-op threads for a job (repro.threads: the job's CPUs, SLURM_CPUS_PER_TASK at most).
+    """torch intra-op threads for a job (launch/threads.py: the job's CPUs, SLURM_CPUS_PER_TASK at most).
 
     Without CPU binding (TaskPlugin=task/none, as on the test cluster) torch would start one
     thread per core of the node in every task, so 2 tasks x N threads oversubscribe the CPUs the
@@ -190,7 +189,7 @@ def limit_threads() -> int:
     calling thread. A user's OMP_NUM_THREADS is kept; outside SLURM, a count set in a process
     that had already imported torch is kept too.
     """
-    from repro.threads import choose_threads, configure_threads
+    from repro.launch.threads import choose_threads, configure_threads
 
     fresh = configure_threads() is not None
     import torch
@@ -321,11 +320,8 @@ class PlannedJob:
 
 def plan_jobs(rows, run_root, overrides=(), smoke=False, max_steps=None, num=None) -> list[PlannedJob]:
     """Rows (repro.specs.Row) → train jobs (one per training key) followed by their eval jobs."""
-    groups: dict[str, list] = {}
-    for r in rows:
-        groups.setdefault(r.training_key, []).append(r)
     trains, evals = [], []
-    for key, members in groups.items():
+    for key, members in group_by_training_key(rows).items():
         ids = [r.id for r in members]
         trains.append(PlannedJob("train", key, ids, (ids[0], tuple(overrides), str(run_root), max_steps, smoke)))
         evals.append(PlannedJob("eval", key, ids, (ids, tuple(overrides), str(run_root), smoke, num)))

@@ -1,4 +1,4 @@
-"""The job registry of `repro submit`, and what `repro status` / `repro cancel` read from SLURM.
+"""The job log of `repro submit`, and what `repro status` / `repro cancel` read from SLURM.
 
 Every submitted job is one JSON line in `RUN_ROOT/slurm/jobs.jsonl` (O_APPEND, one write per
 line, fsync): job id, kind, training key, rows, submitit folder, dependency. Job states come from
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from repro.io import ReproError
 
-REGISTRY_NAME = "jobs.jsonl"
+JOBLOG_NAME = "jobs.jsonl"
 FINISHED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL",
             "DEADLINE", "PREEMPTED")
 
@@ -43,8 +43,8 @@ def slurm_folder(run_root) -> Path:
     return Path(run_root) / "slurm"
 
 
-def registry_path(run_root) -> Path:
-    return slurm_folder(run_root) / REGISTRY_NAME
+def joblog_path(run_root) -> Path:
+    return slurm_folder(run_root) / JOBLOG_NAME
 
 
 def _append_line(path: Path, line: str) -> None:
@@ -64,12 +64,12 @@ def record_job(run_root, planned, handle, profile=None) -> dict:
                  rows=list(planned.rows), folder=str((slurm_folder(run_root) / "%j").resolve()),
                  tasks=int(handle.num_tasks), depends_on=planned.depends_on,
                  profile=profile.name if profile else None, submitted=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    _append_line(registry_path(run_root), json.dumps(entry) + "\n")
+    _append_line(joblog_path(run_root), json.dumps(entry) + "\n")
     return entry
 
 
 def load_jobs(run_root) -> list[dict]:
-    path = registry_path(run_root)
+    path = joblog_path(run_root)
     if not path.is_file():
         return []
     out = []
@@ -105,7 +105,7 @@ def last_error_line(path) -> str:
 
 
 def job_states(run_root) -> list[dict]:
-    """Registry entries with 'state' (one sacct call via submitit's watcher), and for failures
+    """Job log entries with 'state' (one sacct call via submitit's watcher), and for failures
     'log' (stderr path) and 'error' (its last error line)."""
     entries = load_jobs(run_root)
     if not entries:
@@ -113,7 +113,7 @@ def job_states(run_root) -> list[dict]:
     check_slurm()
     handles = [_job_handle(e) for e in entries]
     watcher = handles[0].watcher
-    watcher.update()  # one forced sacct for every registered job
+    watcher.update()  # one forced sacct for every logged job
     out = []
     for e, h in zip(entries, handles):
         state = watcher.get_state(e["job_id"], mode="cache")
@@ -125,12 +125,12 @@ def job_states(run_root) -> list[dict]:
 
 
 def cancel_jobs(run_root, job_ids=None) -> list[str]:
-    """scancel the given job ids (default: every registered job not yet finished). SLURM is
-    asked only when there is something to cancel: an empty registry returns [] without it."""
+    """scancel the given job ids (default: every logged job not yet finished). SLURM is
+    asked only when there is something to cancel: an empty job log returns [] without it."""
     if job_ids:
         check_slurm()
         ids = [str(j) for j in job_ids]
-    else:  # job_states checks SLURM itself once the registry has an entry
+    else:  # job_states checks SLURM itself once the job log has an entry
         ids = [s["job_id"] for s in job_states(run_root) if s["state"].split()[0] not in FINISHED]
     if ids:
         p = subprocess.run(["scancel", *ids], capture_output=True, text=True, timeout=60)
