@@ -19,7 +19,7 @@ def _rows():
         return all_rows()
     except Exception as e:  # noqa: BLE001 - a benchmark should run on a half-built tree
         print(f"(repro.rows unavailable: {e}; using stand-in rows)")
-    from repro.tables import ROW_ORDER
+    from repro.results.tables import ROW_ORDER
     out = []
     for rid in ROW_ORDER:
         if rid.startswith("ref/"):
@@ -37,8 +37,9 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=10_000)
     n = ap.parse_args().records
 
-    from repro import registry, tables
-    from repro.paper_rows import PAPER_ROWS
+    from repro.results import records as registry
+    from repro.results import tables
+    from repro.results.paper_numbers import PAPER_ROWS
 
     rows = _rows()
     ids = [r["id"] if isinstance(r, dict) else r.id for r in rows]

@@ -20,7 +20,7 @@ import time
 
 PRELOAD = ["torch", "torch._dynamo", "torch.optim", "numpy", "gin", "pandas", "sklearn.datasets", "ot",
            "diffusers", "repro.configurables", "repro.rows", "repro.nn", "repro.core", "repro.train.build",
-           "repro.train.loop", "repro.registry", "repro.data.toy", "repro.data.trainset",
+           "repro.train.loop", "repro.results.records", "repro.data.toy", "repro.data.trainset",
            "repro.data.latents", "repro.data.prepare", "repro.data.vae", "killharness"]
 
 _ctx = None
@@ -116,7 +116,7 @@ def train(run_dir, overrides=TRAIN_OVERRIDES, steps=None, write_delay_s=0.0):
 
 def write_records(root, record, n=10_000, write_delay_s=0.0):
     os.environ["REPRO_TEST_WRITE_DELAY_S"] = str(write_delay_s)
-    from repro.registry import write_record
+    from repro.results.records import write_record
     for i in range(n):
         write_record(dict(record, ours={"w2_pixels": float(i)}), root)
 

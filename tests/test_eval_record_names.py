@@ -13,8 +13,8 @@ REPRS = ("<lambda>", "<function", " at 0x", "<locals>", "<bound method")
 
 
 def test_demo_record_and_protocol_hold_no_repr(tmp_path):
-    from repro.pipeline import evaluate_row
-    from repro.registry import make_record
+    from repro.eval.row import evaluate_row
+    from repro.results.records import make_record
     from repro.rows import load_row
     from repro.train.build import initial_function
 

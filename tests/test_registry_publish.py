@@ -5,7 +5,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from repro import registry
+from repro.results import records as registry
 from repro.cli import main
 from repro.commands.run import _refresh_tables
 from repro.rows import load_row

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from repro import registry
+from repro.results import records as registry
 from repro.io import ReproError
 from repro.specs import (Claim, CurriculumSpec, DataSpec, EvalSpec, LossSpec, ModelSpec,
                          OptimSpec, Row, TrainSpec)
@@ -167,7 +167,7 @@ def test_killed_writer_leaves_no_torn_record(tmp_path):
         import os, time, pathlib, sys
         sys.path.insert(0, {str(os.getcwd())!r})
         from tests.test_registry_records import _record
-        from repro import registry
+        from repro.results import records as registry
         def stall(*a, **k):
             pathlib.Path({str(ready)!r}).touch()
             time.sleep(60)

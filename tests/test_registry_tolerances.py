@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from repro import tolerances as tol
+from repro.results import tolerances as tol
 from repro.specs import (Claim, CurriculumSpec, DataSpec, EvalSpec, LossSpec, ModelSpec,
                          OptimSpec, Row, TrainSpec)
 
@@ -46,7 +46,7 @@ def _row(**claim):
 
 
 def _df(*recs):
-    # clean provenance: only such records are shown (repro.registry.SELECTION_RULE)
+    # clean provenance: only such records are shown (repro.results.records.SELECTION_RULE)
     return pd.DataFrame([{"row": "slct/t2c/cauchy", "path": f"p{i}", "git.commit": "a" * 40,
                           "git.dirty": False, **r} for i, r in enumerate(recs)])
 

@@ -1,10 +1,10 @@
 """`repro verify`: checkpoint hash, re-evaluation (injected here), agreement within tolerance."""
 import pytest
 
-from repro import registry
 from repro.cli import main
-from repro.commands import verify
 from repro.io import ReproError
+from repro.results import records as registry
+from repro.results import verify
 from repro.specs import (Claim, CurriculumSpec, DataSpec, EvalSpec, LossSpec, ModelSpec,
                          OptimSpec, Row, TrainSpec)
 

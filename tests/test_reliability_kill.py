@@ -75,7 +75,7 @@ def test_training_killed_50_times_matches_uninterrupted(tmp_path):
 
 
 def _record(tmp_path):
-    from repro.registry import make_record
+    from repro.results.records import make_record
     from repro.rows import load_row
     row = load_row("demo/digits/nfe1")
     return make_record(row, {"w2_pixels": 1.0}, {"impl": "test"}, None,
@@ -84,7 +84,7 @@ def _record(tmp_path):
 
 @pytest.mark.slow
 def test_record_writers_killed_never_leave_a_torn_record(tmp_path):
-    from repro.registry import load_records, read_record, record_files
+    from repro.results.records import load_records, read_record, record_files
     root = tmp_path / "tables"
     record = _record(tmp_path)
     seen = {"temps": 0, "records": 0, "files": set()}

@@ -38,11 +38,12 @@ def test_smoke_row(row_id, tmp_path_factory, monkeypatch):
     assert row.total_steps == 2
     # one sampling call with the row's own sampler, in model space (decoding latents needs the VAE)
     from repro.eval.sample import sample_batches
-    from repro.pipeline import EulerTrajectory
+    from repro.core.samplers import EulerTrajectory
 
     sigmas = row.eval.sigmas
     if row.loss.objective == "diffusion":
-        f, sigmas = EulerTrajectory(f, 3, row.loss), (row.loss.sigma_max,)
+        l = row.loss
+        f, sigmas = EulerTrajectory(f, 3, l.sigma_min, l.sigma_max, l.rho), (l.sigma_max,)
     classes = (lambda idx: torch.zeros(len(idx), dtype=torch.long)) if row.model.label_dim else None
     x = torch.cat(list(sample_batches(f, 2, 2, (row.model.in_channels, row.model.img_resolution,
                                                  row.model.img_resolution), sigmas, 0, class_sampler=classes)))

@@ -6,9 +6,10 @@ import types
 
 import pytest
 
-from repro import registry, tables
 from repro.cli import main
-from repro.paper_rows import PAPER_ROWS
+from repro.results import records as registry
+from repro.results import tables
+from repro.results.paper_numbers import PAPER_ROWS
 from repro.specs import (Claim, CurriculumSpec, DataSpec, EvalSpec, LossSpec, ModelSpec,
                          OptimSpec, Row, TrainSpec)
 

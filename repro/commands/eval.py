@@ -22,13 +22,9 @@ def add_arguments(p):
 
 def run(args) -> int:
     import dataclasses
-    from pathlib import Path
 
     from repro.io import ReproError
-    from repro.pipeline import DEMO_METRICS, demo_baselines, evaluate_row, write_result
-    from repro.train import load_for_eval
-    from repro.train.evalload import resolve_ckpt
-    from repro.train.loop import resolve_device
+    from repro.results.evaluate import evaluate_and_record, record_line
 
     row = load_rows(args)[0]
     sigmas = tuple(args.sigmas) if args.sigmas else None
@@ -43,21 +39,13 @@ def run(args) -> int:
     if sigmas:
         ev = dataclasses.replace(row.eval, sigmas=sigmas, nfe=len(sigmas))
         row = dataclasses.replace(row, eval=ev)
-    dev = resolve_device(args.device or "auto")
-    ckpt = resolve_ckpt(args.ckpt)
-    run_dir = ckpt.parent.parent
-    out = Path(args.out) if args.out else run_dir / "eval" / row.id.replace("/", "__")
-    f = load_for_eval(ckpt, row, device=dev)
-    res = evaluate_row(row, f, out, num=args.num, device=dev, progress=not args.no_progress, seed=args.seed,
-                       save_images=args.save_images)
-    ours = dict(res["metrics"])
-    if row.eval.metric in DEMO_METRICS:
-        ours.update(demo_baselines(row, out, device=dev))
-    for k, v in ours.items():
+    res = evaluate_and_record(row, args.ckpt, args.out, num=args.num, device=args.device or "auto",
+                              progress=not args.no_progress, seed=args.seed,
+                              save_images=args.save_images, record=not args.no_record,
+                              tables=args.tables)
+    for k, v in res["metrics"].items():
         print(f"{k}: {v:.6g}" if isinstance(v, float) else f"{k}: {v}")
-    print(f"grid: {out / 'grid.png'}")
-    if not args.no_record:
-        from repro.pipeline import record_line
-
-        print(record_line(write_result(row, run_dir, res, ours, args.tables, eval_dir=out)))
+    print(f"grid: {res['eval_dir'] / 'grid.png'}")
+    if res["record_path"] is not None:
+        print(record_line(res["record_path"]))
     return 0

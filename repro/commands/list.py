@@ -35,8 +35,8 @@ def run(args) -> int:
 
 
 def _statuses(rows, root):
-    from repro.registry import load_records
-    from repro.tolerances import row_status
+    from repro.results.records import load_records
+    from repro.results.tolerances import row_status
 
     df = load_records(root)
     return {r.id: row_status(r, df) for r in rows}

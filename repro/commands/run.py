@@ -28,7 +28,7 @@ def run(args) -> int:
 
     from tabulate import tabulate
 
-    from repro.pipeline import run_rows
+    from repro.launch.local import run_rows
 
     t0 = time.perf_counter()
     rows = load_rows(args)
@@ -38,7 +38,7 @@ def run(args) -> int:
     for r in results:
         row = r["row"]
         line = {"row": row.id, "NFE": row.claim.nfe}
-        for k, v in r["ours"].items():
+        for k, v in r["metrics"].items():
             line[k] = v
         for k in ("fid", "precision", "recall"):
             if getattr(row.claim, k) is not None:
@@ -49,7 +49,7 @@ def run(args) -> int:
     print(tabulate(table, headers="keys", tablefmt="github", floatfmt=".4g"))
     print(f"\nmetric: {_describe(metric)}; samples from the EMA {rows[0].eval.ema} weights.")
     if not args.no_record:
-        from repro.pipeline import record_line
+        from repro.results.evaluate import record_line
 
         for r in results:
             print(record_line(r["record_path"]))
@@ -77,8 +77,8 @@ def _refresh_tables(root, new_records):
     import subprocess
     from pathlib import Path
 
-    from repro.registry import smoke_paths
-    from repro.tables import render_registry, write_tables
+    from repro.results.records import smoke_paths
+    from repro.results.tables import render_registry, write_tables
 
     rendered, root, records = render_registry(root, with_records=True)
     for path in smoke_paths(records):

@@ -19,11 +19,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from repro import tables
-
     import sys
 
-    from repro.registry import shown_mask, smoke_paths
+    from repro.results import tables
+    from repro.results.records import shown_mask, smoke_paths
 
     rendered, root, records = tables.render_registry(args.root, with_records=True)
     smoke = smoke_paths(records)

@@ -13,14 +13,12 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from repro.pipeline import run_dir_for
+    from repro.launch.local import run_dir_for
+    from repro.rows import group_by_training_key
     from repro.train import train_row
 
-    done = set()
-    for row in load_rows(args):
-        if row.training_key in done:
-            continue
-        done.add(row.training_key)
+    for members in group_by_training_key(load_rows(args)).values():
+        row = members[0]
         out = run_dir_for(row, args.runs)
         print(f"training {row.id} (key {row.training_key}, K={row.total_steps:,}) -> {out}")
         train_row(row, out, max_steps=args.steps, progress=not args.no_progress, device=args.device)

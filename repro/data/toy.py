@@ -46,3 +46,20 @@ def synthetic_arrays(shape, n: int, latent: bool, num_classes: int = 0, seed: in
         data = np.ascontiguousarray(data[:, :h, :w])
     labels = rng.integers(0, num_classes, size=n).astype(np.int64) if num_classes else None
     return data, labels
+
+
+def heldout_model_space(name: str, shape, n: int, latent: bool = False):
+    """Held-out real data of a toy set in model space (float tensor), for the demo metrics:
+    'digits' gives the 500 held-out digits; 'synthetic' (smoke runs) a second draw (seed 1) of
+    at least `n` items, standing in for held-out data so the path runs."""
+    import torch
+
+    if name == "synthetic":
+        from .trainset import pixels_to_model
+
+        raw, _ = synthetic_arrays(shape, max(n, 2), latent, seed=1)
+        return torch.from_numpy(raw) if latent else pixels_to_model(raw)
+    if name != "digits":
+        raise ValueError(f"{name}: not a toy set; only 'digits' and 'synthetic' have held-out data here")
+    _, heldout = digits_split()
+    return torch.from_numpy(heldout).float().div(DIGITS_LEVELS / 2).sub(1.0).unsqueeze(1)

@@ -270,25 +270,15 @@ class TrainJob(submitit.helpers.Checkpointable):
 
 def eval_rows(row_ids, overrides, run_root, smoke, num) -> list[dict]:
     """The default evaluation function of EvalJob: sample, score, record (as `repro run` does)."""
-    from repro.pipeline import DEMO_METRICS, demo_baselines, evaluate_row, write_result
+    from repro.results.evaluate import evaluate_and_record
     from repro.rows import load_row
-    from repro.train import load_for_eval
-    from repro.train.loop import resolve_device
 
-    dev = resolve_device("auto")
     out = []
     for row_id in row_ids:
         row = load_row(row_id, overrides=tuple(overrides), smoke=smoke)
-        run_dir = Path(run_root) / row.training_key
-        eval_dir = run_dir / "eval" / row.id.replace("/", "__")
-        f = load_for_eval(run_dir, row, device=dev)
-        res = evaluate_row(row, f, eval_dir, num=num, device=dev, progress=False)
-        ours = dict(res["metrics"])
-        if row.eval.metric in DEMO_METRICS:
-            ours.update(demo_baselines(row, eval_dir, device=dev))
-        record = write_result(row, run_dir, res, ours)
-        out.append({"row": row.id, "metrics": ours, "record": str(record)})
-        print(f"{row.id}: {ours} -> {record}", flush=True)
+        res = evaluate_and_record(row, Path(run_root) / row.training_key, num=num, progress=False)
+        out.append({"row": row.id, "metrics": res["metrics"], "record": str(res["record_path"])})
+        print(f"{row.id}: {res['metrics']} -> {res['record_path']}", flush=True)
     return out
 
 

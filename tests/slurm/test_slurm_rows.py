@@ -113,7 +113,7 @@ def _metric_steps(run_dir) -> list[int]:
 
 
 def test_submit_smoke_row_trains_evaluates_and_records(run_root, monkeypatch, capsys):
-    from repro.registry import load_records, read_record
+    from repro.results.records import load_records, read_record
 
     tables = Path(run_root) / "tables"
     monkeypatch.setenv("REPRO_TABLES", str(tables))  # sbatch passes the environment to the jobs

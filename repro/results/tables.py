@@ -13,10 +13,10 @@ import difflib
 import math
 from pathlib import Path
 
-from repro import tolerances as tol
 from repro.io import atomic_write_text
-from repro.paper_rows import DIRECT, LATENT, PAPER_ROWS
-from repro.registry import SELECTION_RULE, select_shown
+from repro.results import tolerances as tol
+from repro.results.paper_numbers import DIRECT, LATENT, PAPER_ROWS
+from repro.results.records import SELECTION_RULE, select_shown
 
 LCM = "Latent consistency"
 DATASETS = {"celebahq": "CelebA-HQ 256", "lsun": "LSUN Church 256", "ffhq": "FFHQ 256"}
@@ -301,7 +301,7 @@ def render_registry(root=None, with_records=False):
     `with_records`, the loaded records (load_records' DataFrame) come third."""
     import importlib
 
-    from repro.registry import load_records, tables_root
+    from repro.results.records import load_records, tables_root
 
     root = tables_root(root)
     # by module name, so that a test can stand in a repro.rows of its own (sys.modules)

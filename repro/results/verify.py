@@ -1,0 +1,108 @@
+"""Re-check a result record against its checkpoint (`repro verify`):
+
+1. the checkpoint's sha256 must equal the record's (else exit 1: it is not the checkpoint the
+   number came from);
+2. the evaluation the record describes is run again (same row, same sample count and seeds);
+3. each recorded number must agree with the re-evaluated one within the verify tolerance of
+   repro/results/tolerances.py (exit 0), else exit 1. Invalid record or missing file: exit 2.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+from repro.io import ReproError
+
+# protocol fields that must match for the re-evaluation to be the same measurement
+_SAME_PROTOCOL = ("metric", "mode", "reference_sha256", "num_samples", "nfe", "gen_format", "seed")
+
+
+@dataclasses.dataclass
+class VerifyResult:
+    ok: bool
+    exit_code: int
+    lines: list
+
+
+def default_evaluate(record: dict, ckpt_path: Path) -> dict:
+    """Run the evaluation the record describes: the row from gin at this commit, with the
+    record's sample count, sampler sigmas and seed. Returns {'metrics', 'protocol', 'warnings'}."""
+    import tempfile
+
+    from repro.results.evaluate import evaluate_and_record
+    from repro.rows import load_row
+
+    args = record.get("row_args") or {}
+    row = load_row(record["row"], overrides=tuple(args.get("overrides", ())), smoke=bool(args.get("smoke", False)))
+    warnings = []
+    if row.training_key != record["training_key"]:
+        warnings.append(f"note: the row's recipe changed since the record (training key "
+                        f"{record['training_key']} -> {row.training_key}); evaluating with today's")
+    proto = record["protocol"]
+    ev = dataclasses.replace(row.eval, sigmas=tuple(proto["sigmas"]), nfe=int(proto["nfe"]),
+                             seed=int(proto["seed"]))
+    row = dataclasses.replace(row, eval=ev)
+    # the untrained / held-out baselines only where the record has them
+    baselines = any(k.startswith(row.eval.metric + "_") for k in record["ours"])
+    with tempfile.TemporaryDirectory(prefix="repro-verify-") as out:
+        res = evaluate_and_record(row, ckpt_path, out, num=int(proto["num_samples"]),
+                                  progress=False, baselines=baselines, record=False)
+    return {"metrics": res["metrics"], "protocol": res["protocol"], "warnings": warnings}
+
+
+def _numbers(res: dict) -> dict:
+    src = res.get("ours") or res.get("metrics") or res
+    return {k: float(v) for k, v in src.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+
+
+def verify_record(record_path, evaluate_fn=None, ckpt=None) -> VerifyResult:
+    """The logic of `repro verify`; `evaluate_fn(record, ckpt_path) -> dict` is injectable."""
+    from repro.io import sha256_file
+    from repro.results import tolerances as tol
+    from repro.results.records import read_record
+
+    record = read_record(record_path)
+    lines = [f"record {record_path}: row {record['row']}, date {record['date']}"]
+    rec_ckpt = record["checkpoint"]
+    if ckpt is None and not rec_ckpt.get("path"):
+        raise ReproError(f"{record_path}: records no checkpoint; nothing to verify against")
+    path = Path(ckpt or rec_ckpt["path"])
+    if not path.is_file():
+        raise ReproError(f"{path}: checkpoint not found (from {record_path}); "
+                         f"pass its location with --ckpt")
+    digest = sha256_file(path)
+    if digest != rec_ckpt.get("sha256"):
+        lines.append(f"FAIL checkpoint sha256 mismatch: {path} has {digest}, the record says "
+                     f"{rec_ckpt.get('sha256')}; this is not the checkpoint the numbers came from")
+        return VerifyResult(False, 1, lines)
+    lines.append(f"ok   checkpoint {path} sha256 {digest[:16]}… matches")
+
+    res = dict((evaluate_fn or default_evaluate)(record, path))
+    lines += [str(w) for w in res.get("warnings", ())]
+    proto = res.get("protocol") or {}
+    for k in _SAME_PROTOCOL:
+        if k in proto and k in record["protocol"] and proto[k] != record["protocol"][k]:
+            lines.append(f"note: protocol.{k} differs: recorded {record['protocol'][k]!r}, "
+                         f"re-evaluated {proto[k]!r}")
+    new = _numbers(res)
+    ok = True
+    for name, old in sorted(record["ours"].items()):
+        if old is None:
+            continue
+        m = tol.metric(name)
+        if name not in new:
+            ok = False
+            lines.append(f"FAIL {name}: recorded {old:.{m.digits}f}, the re-evaluation gave none")
+            continue
+        agree = tol.agrees(old, new[name], name)
+        ok &= agree
+        lines.append(f"{'ok  ' if agree else 'FAIL'} {name}: recorded {old:.{m.digits}f}, "
+                     f"re-evaluated {new[name]:.{m.digits}f} (Δ {new[name] - old:+.{m.digits}f}, "
+                     f"tolerance ±{m.verify_tolerance(old):.{m.digits}f}): "
+                     f"{'agree' if agree else 'disagree'}")
+    lines.append("verified: the record agrees with its checkpoint" if ok else
+                 "NOT verified: the re-evaluation disagrees with the record")
+    return VerifyResult(ok, 0 if ok else 1, lines)
+
