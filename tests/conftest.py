@@ -7,6 +7,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("REPRO_NO_PROGRESS", "1")
 
+# The thread choice the CLI makes, before anything imports torch: under load (a busy CI machine)
+# spinning OpenMP threads otherwise slow every test that trains by an order of magnitude.
+from repro.launch.threads import configure_threads  # noqa: E402
+
+configure_threads()
+
 
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
