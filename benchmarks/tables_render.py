@@ -13,17 +13,15 @@ import time
 
 
 def _rows():
-    """The real rows when gin is available; otherwise stand-ins built from tables.ROW_ORDER."""
+    """The real rows when gin is available; otherwise stand-ins named after the row files."""
     try:
         from repro.rows import all_rows
         return all_rows()
     except Exception as e:  # noqa: BLE001 - a benchmark should run on a half-built tree
         print(f"(repro.rows unavailable: {e}; using stand-in rows)")
-    from repro.results.tables import ROW_ORDER
+    from repro.rows import all_row_ids
     out = []
-    for rid in ROW_ORDER:
-        if rid.startswith("ref/"):
-            continue
+    for rid in all_row_ids():
         parts = rid.split("/")
         paper, table = {"ict": ("iCT", parts[1]), "demo": ("demo", "demo")}.get(
             parts[0], ("sLCT", parts[1][1:]))

@@ -27,6 +27,10 @@ class Claim:
     source: str = ""                 # where it is printed, e.g. 'sLCT Table 2c'
     confirmed: bool = True           # False where no paper text confirms the number
     notes: str = ""
+    # Where the row sits in its table (the file follows from paper + table, repro/results/tables.py):
+    section: str = ""                # heading of its section of the table ('' = none)
+    group: str = ""                  # the paper's method group, the table's first column
+    order: int = 0                   # rows sort by it within their file; sections follow their rows
 
 
 @dataclass(frozen=True)

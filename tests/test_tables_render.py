@@ -1,4 +1,5 @@
 """Tables from records the tests write: values in place, paper order, --check stale/fresh."""
+import dataclasses
 import json
 import random
 import sys
@@ -20,14 +21,18 @@ def _row(row_id, paper, table, label, nfe, data="celebahq256", metric="fid", **n
                train=TrainSpec(batch_size=128, epochs=1400), eval=EvalSpec(metric=metric))
 
 
+T2A = "(a) Components of the proposed framework"
 ROWS = [
     _row("ict/imagenet64/ict/nfe1", "iCT", "imagenet64", "iCT", 1, data="imagenet64",
-         fid=4.02, precision=0.70, recall=0.63),
-    _row("slct/t1/celebahq/ours/nfe1", "sLCT", "1", "Ours", 1, fid=7.27, recall=0.50),
-    _row("slct/t1/celebahq/ldm8dagger", "sLCT", "1", "LDM-8†", 250, fid=8.85),
-    _row("slct/t2a/plus_nsln", "sLCT", "2a", "+ NsLN", 1, fid=7.27, recall=0.50),
-    _row("slct/t2a/ilct", "sLCT", "2a", "iLCT", 1, fid=37.15, recall=0.12),
-    _row("demo/digits/nfe1", "demo", "demo", "CT on digits", 1, data="digits", metric="w2_pixels"),
+         fid=4.02, precision=0.70, recall=0.63, group="Direct generation", order=1),
+    _row("slct/t1/celebahq/ours/nfe1", "sLCT", "1", "Ours", 1, fid=7.27, recall=0.50,
+         section="CelebA-HQ 256", group="Latent consistency", order=13),
+    _row("slct/t1/celebahq/ldm8dagger", "sLCT", "1", "LDM-8†", 250, fid=8.85,
+         section="CelebA-HQ 256", group="Latent diffusion", order=10),
+    _row("slct/t2a/plus_nsln", "sLCT", "2a", "+ NsLN", 1, fid=7.27, recall=0.50, section=T2A, order=15),
+    _row("slct/t2a/ilct", "sLCT", "2a", "iLCT", 1, fid=37.15, recall=0.12, section=T2A, order=10),
+    _row("demo/digits/nfe1", "demo", "demo", "CT on digits", 1, data="digits", metric="w2_pixels",
+         order=1),
 ]
 BY_ID = {r.id: r for r in ROWS}
 
@@ -108,7 +113,28 @@ def test_paper_order(root):
     assert t2.index("| iLCT") < t2.index("+ NsLN")
     im = out["ict_imagenet64.md"]
     assert im.index("Diff-Instruct") < im.index("CT (LPIPS)") < im.index("| iCT ")
-    assert tables.ROW_ORDER.index("slct/t2a/ilct") < tables.ROW_ORDER.index("slct/t2a/plus_nsln")
+
+
+def test_a_new_row_is_placed_by_its_claim_alone(root):
+    """A row file is all a new row needs: its claim's section, group and order place it."""
+    new = _row("slct/t2a/plus_new", "sLCT", "2a", "+ New", 1, fid=7.0, recall=0.5, section=T2A,
+               order=12)
+    t2 = tables.render_tables(ROWS + [new], registry.load_records(root), PAPER_ROWS)["slct_table2.md"]
+    assert t2.index("| iLCT") < t2.index("+ New") < t2.index("+ NsLN")
+    other = _row("slct/t2e/x", "sLCT", "2e", "X", 1, fid=7.0, section="(e) New block", order=50)
+    t2 = tables.render_tables(ROWS + [other], registry.load_records(root), PAPER_ROWS)["slct_table2.md"]
+    assert "(e) New block" not in t2        # no table shows Claim.table '2e' until TABLES lists it
+    t1 = tables.render_tables(ROWS + [dataclasses.replace(other, claim=dataclasses.replace(
+        other.claim, table="1"))], registry.load_records(root), PAPER_ROWS)["slct_table1.md"]
+    assert t1.index("## FFHQ 256") < t1.index("## (e) New block")
+
+
+def test_paper_rows_share_the_sections_of_the_gin_rows():
+    from repro.rows import all_rows
+
+    ours = {(tables.table_file(r.claim.paper, r.claim.table), r.claim.section) for r in all_rows()}
+    for p in PAPER_ROWS:
+        assert (tables.table_file(p.paper, p.table), p.section) in ours, p.id
 
 
 def test_deterministic(root):

@@ -1,9 +1,11 @@
 """Rows the papers print that are not ours to reproduce ("paper only" in the tables).
 
-They are data, not recipes, so they live here and not under gin/. Numbers are as printed
-(the iCT authors' ImageNet 64x64 results and sLCT Table 1); None is '–'.
+They are data, not recipes, so they live here and not under gin/; only the tables read them.
+Numbers are as printed (the iCT authors' ImageNet 64x64 results and sLCT Table 1); None is '–'.
 Epochs are kept as printed strings ('6.2K'), because the papers round them.
 The iCT CIFAR-10 reference rows were not checked against the paper's text and are left out.
+Placement works as for our rows (repro.specs.Claim): `section` and `order` put a paper row in
+its table, and within a section the paper rows come first, in the order listed here.
 """
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ class PaperRow:
     source: str = ""
     notes: str = ""
     confirmed: bool = True
+    section: str = ""                # as Claim.section of the rows beside it
+    order: int = 0                   # as Claim.order: where the section sits in the table
 
 
 def _ict(slug, group, method, nfe, fid, p=None, r=None):
@@ -39,11 +43,17 @@ def _ict(slug, group, method, nfe, fid, p=None, r=None):
                     precision=p, recall=r, source=ICT_POSTER)
 
 
+# sLCT Table 1's sections: the same Claim.section / Claim.order as the gin rows of the dataset
+T1_SECTIONS = {"celebahq": ("CelebA-HQ 256", 10), "lsun": ("LSUN Church 256", 20),
+               "ffhq": ("FFHQ 256", 30)}
+
+
 def _t1(dataset, slug, group, method, nfe, fid, recall, epochs, batch, notes=""):
+    section, order = T1_SECTIONS[dataset]
     return PaperRow(id=f"ref/slct/t1/{dataset}/{slug}", paper="sLCT", table="1",
                     dataset=dataset, group=group, method=method, nfe=nfe, fid=fid,
                     recall=recall, epochs=epochs, batch=batch,
-                    source=f"{SLCT_T1} ({dataset})", notes=notes)
+                    source=f"{SLCT_T1} ({dataset})", notes=notes, section=section, order=order)
 
 
 DISTILL = "Fast samplers & distillation"

@@ -3,8 +3,10 @@
 `render_tables(rows, records_df, paper_rows)` is a pure function of its inputs (no clock, no
 paths, fixed float formats, fixed row order), so `repro tables --check` can compare its output
 with the files on disk byte for byte. Rows come in as arguments (repro.rows builds them from gin;
-this module never reads gin). Row order is the paper's: ROW_ORDER; a row not listed there goes
-to the end of its table, sorted by id.
+this module never reads gin). Each row places itself: its claim's paper and table pick the file
+(TABLES), `Claim.section` its section, `Claim.group` the first column, and `Claim.order` its
+position; sections follow in the order of their first row. Within a section the paper-only rows
+(repro/results/paper_numbers.py, placed the same way) come first, as the paper prints them.
 """
 from __future__ import annotations
 
@@ -15,51 +17,28 @@ from pathlib import Path
 
 from repro.io import atomic_write_text
 from repro.results import tolerances as tol
-from repro.results.paper_numbers import DIRECT, LATENT, PAPER_ROWS
+from repro.results.paper_numbers import PAPER_ROWS
 from repro.results.records import SELECTION_RULE, select_shown
 
-LCM = "Latent consistency"
-DATASETS = {"celebahq": "CelebA-HQ 256", "lsun": "LSUN Church 256", "ffhq": "FFHQ 256"}
-DATA_NAMES = {"celebahq256": "celebahq", "lsun_church256": "lsun", "ffhq256": "ffhq"}
-T2_TITLES = {"2a": "(a) Components of the proposed framework", "2b": "(b) Diffusion-loss threshold r",
-             "2c": "(c) Robust losses", "2d": "(d) Normalization layer"}
-T2_ORDER = {"2a": ["ilct", "cauchy", "plus_diff", "plus_ot", "plus_scaled_c", "plus_nsln"],
-            "2b": ["r1.0", "r0.6", "r0.25"],
-            "2c": ["l2", "e_latentlpips", "huber", "geman_mcclure", "cauchy"],
-            "2d": ["gn", "in", "ln", "rms", "nsln"]}
-
-
-def _refs(pred):
-    return [(p.group, p.id) for p in PAPER_ROWS if pred(p)]
-
-
-def _t1(ds):
-    ours = [f"slct/t1/{ds}/{m}" for m in ("ilct/nfe1", "ilct/nfe2", "ours/nfe1", "ours/nfe2")]
-    return (_refs(lambda p: p.table == "1" and p.dataset == ds)
-            + [(LATENT, f"slct/t1/{ds}/ldm8dagger")] + [(LCM, i) for i in ours])
-
-
-# file -> (title, metrics, extra columns, {section key: (section title, [(group, id), ...])})
+# file -> (title, metrics (None: whatever the demo records hold), extra columns,
+#          (Claim.paper in lower case, the Claim.table values the file shows))
 TABLES = {
-    "ict_cifar10.md": ("iCT (Song & Dhariwal 2023), CIFAR-10", ("fid",), (), {
-        "cifar10": ("", [("", f"ict/cifar10/{m}/nfe{n}") for m in ("ict", "ict-deep")
-                         for n in (1, 2)])}),
+    "ict_cifar10.md": ("iCT (Song & Dhariwal 2023), CIFAR-10", ("fid",), (),
+                       ("ict", ("cifar10",))),
     "ict_imagenet64.md": ("iCT (Song & Dhariwal 2023), ImageNet 64x64",
-                          ("fid", "precision", "recall"), (), {
-        "imagenet64": ("", _refs(lambda p: p.table == "imagenet64")
-                       + [(DIRECT, f"ict/imagenet64/{m}/nfe{n}") for m in ("ict", "ict-deep")
-                          for n in (1, 2)])}),
+                          ("fid", "precision", "recall"), (), ("ict", ("imagenet64",))),
     "slct_table1.md": ("sLCT (Dao et al. 2025) Table 1, 256x256 via 32x32x4 latents",
-                       ("fid", "recall"), ("epochs", "batch"),
-                       {ds: (DATASETS[ds], _t1(ds)) for ds in DATASETS}),
+                       ("fid", "recall"), ("epochs", "batch"), ("slct", ("1",))),
     "slct_table2.md": ("sLCT (Dao et al. 2025) Table 2, ablations on CelebA-HQ 256 (1 NFE, epoch 1400)",
-                       ("fid", "recall"), (), {
-        t: (T2_TITLES[t], [("", f"slct/t{t}/{n}") for n in T2_ORDER[t]]) for t in T2_ORDER}),
-    "demo.md": ("Demo rows (CPU-sized; no paper numbers)", None, (), {
-        "demo": ("", [("", f"demo/digits/nfe{n}") for n in (1, 2)])}),
+                       ("fid", "recall"), (), ("slct", ("2a", "2b", "2c", "2d"))),
+    "demo.md": ("Demo rows (CPU-sized; no paper numbers)", None, (), ("demo", ("demo",))),
 }
+_FILE_OF = {(paper, table): f for f, (_, _, _, (paper, tables)) in TABLES.items() for table in tables}
 
-ROW_ORDER = [i for _, _, _, secs in TABLES.values() for _, ents in secs.values() for _, i in ents]
+
+def table_file(paper, table):
+    """The file that shows claims of (paper, table); None when no table does."""
+    return _FILE_OF.get((str(paper).lower(), str(table)))
 
 
 @dataclasses.dataclass
@@ -74,21 +53,14 @@ class _Info:
     batch: object = None
     training_key: object = None
     intended: dict = None
+    section: str = ""
+    group: str = ""
+    order: int = 0
+    printed: int = 0                 # paper rows: position in paper_rows
 
 
-def _place(claim, data_name, row_id):
-    """(file, section key) a row belongs to, from its claim; None if no table shows it."""
-    paper, table = str(claim.get("paper", "")).lower(), str(claim.get("table", ""))
-    if paper == "ict" and table in ("cifar10", "imagenet64"):
-        return f"ict_{table}.md", table
-    if paper == "slct" and table == "1":
-        ds = DATA_NAMES.get(data_name) or (row_id.split("/") + ["", "", ""])[2]
-        return ("slct_table1.md", ds) if ds in DATASETS else None
-    if paper == "slct" and table in T2_ORDER:
-        return "slct_table2.md", table
-    if paper == "demo":
-        return "demo.md", "demo"
-    return None
+def _sort_key(info):
+    return (info.order, info.kind != "paper", info.printed, info.id)
 
 
 def _epochs(n):
@@ -105,7 +77,8 @@ def _info(row):
         return _Info(id=row["id"], label=claim.get("label", row["id"]), nfe=claim.get("nfe"),
                      claim=claim, notes=claim.get("notes", ""), epochs=_epochs(row.get("epochs")),
                      batch=row.get("batch_size"), training_key=row.get("training_key"),
-                     intended=row.get("intended")), row.get("data")
+                     intended=row.get("intended"), section=claim.get("section", ""),
+                     group=claim.get("group", ""), order=claim.get("order", 0))
     claim = dataclasses.asdict(row.claim)
     ev = row.eval
     intended = {"metric": ev.metric, "mode": ev.fid_mode, "reference": ev.reference,
@@ -116,7 +89,8 @@ def _info(row):
     return _Info(id=row.id, label=claim["label"], nfe=claim["nfe"], claim=claim,
                  notes=notes.strip(), epochs=_epochs(row.train.epochs),
                  batch=row.train.batch_size, training_key=row.training_key,
-                 intended=intended), row.data.name
+                 intended=intended, section=claim["section"], group=claim["group"],
+                 order=claim["order"])
 
 
 def _v(rec, key):
@@ -166,18 +140,16 @@ def _protocol(d, prefix=""):
     return ", ".join(parts)
 
 
-def _render_file(title, metrics, extra, sections, placed, shown, demo_metrics):
+def _render_file(title, metrics, extra, placed, shown, demo_metrics):
     out = [f"# {title}", ""]
     used, intended = {}, {}
-    for skey, (stitle, entries) in sections.items():
-        infos = placed.get(skey, {})
-        order = [(g, i) for g, i in entries if i in infos or i in placed["__paper__"]]
-        listed = {i for _, i in entries}
-        order += [("", i) for i in sorted(infos) if i not in listed]
-        if not order:
-            continue
+    sections: dict = {}               # title -> its rows, in order of each section's first row
+    for info in sorted(placed, key=_sort_key):
+        sections.setdefault(info.section, []).append(info)
+    for stitle, infos in sections.items():
+        infos.sort(key=lambda i: (i.kind != "paper", i.order, i.printed, i.id))
         cols = demo_metrics if metrics is None else metrics
-        has_group = any(g for g, _ in order)
+        has_group = any(i.group for i in infos)
         head = (["Group"] if has_group else []) + ["Method", "NFE"]
         for m in cols:
             lab = tol.metric(m).label or m
@@ -185,10 +157,10 @@ def _render_file(title, metrics, extra, sections, placed, shown, demo_metrics):
                                                    f"{lab} status"]
         head += [e.capitalize() for e in extra] + ["GPU-h", "Result date", "Notes"]
         body = []
-        for group, rid in order:
-            info = infos.get(rid) or placed["__paper__"][rid]
+        for info in infos:
+            rid = info.id
             rec = shown.get(rid)
-            line = ([group] if has_group else []) + [info.label, info.nfe]
+            line = ([info.group] if has_group else []) + [info.label, info.nfe]
             for m in cols:
                 md = tol.metric(m)
                 paper, ours = info.claim.get(m), _v(rec, f"ours.{m}")
@@ -244,29 +216,29 @@ def render_tables(rows, records_df, paper_rows=PAPER_ROWS) -> dict:
     shown_df = select_shown(records_df)
     shown = {} if shown_df is None or len(shown_df) == 0 else {
         r["row"]: r for r in shown_df.to_dict("records")}
-    placed = {f: {"__paper__": {}} for f in TABLES}
-    for p in paper_rows:
-        f = "ict_imagenet64.md" if p.paper == "iCT" else "slct_table1.md"
-        placed[f]["__paper__"][p.id] = _Info(
-            id=p.id, label=p.method, nfe=p.nfe, kind="paper", notes=p.notes, epochs=p.epochs,
-            batch=p.batch, claim={"fid": p.fid, "precision": p.precision, "recall": p.recall})
+    placed = {f: [] for f in TABLES}
+    for n, p in enumerate(paper_rows):
+        f = table_file(p.paper, p.table)
+        if f:
+            placed[f].append(_Info(
+                id=p.id, label=p.method, nfe=p.nfe, kind="paper", notes=p.notes, epochs=p.epochs,
+                batch=p.batch, claim={"fid": p.fid, "precision": p.precision, "recall": p.recall},
+                section=p.section, group=p.group, order=p.order, printed=n))
     for row in rows:
-        info, data_name = _info(row)
-        where = _place(info.claim, data_name, info.id)
-        if where:
-            placed[where[0]].setdefault(where[1], {})[info.id] = info
+        info = _info(row)
+        f = table_file(info.claim.get("paper", ""), info.claim.get("table", ""))
+        if f:
+            placed[f].append(info)
     out = {}
-    for fname, (title, metrics, extra, sections) in TABLES.items():
+    for fname, (title, metrics, extra, _) in TABLES.items():
         demo_metrics = None
         if metrics is None:   # demo: show whatever the shown records hold under `ours`
-            ids = {i for s in placed[fname] if s != "__paper__" for i in placed[fname][s]}
-            demo_metrics = sorted({k[5:] for i in ids if i in shown for k in shown[i]
-                                   if k.startswith("ours.") and _v(shown[i], k) is not None}
-                                  | {info.intended["metric"] for s, infos in placed[fname].items()
-                                     if s != "__paper__" for info in infos.values()
-                                     if (info.intended or {}).get("metric")})
-        out[fname] = _render_file(title, metrics, extra, sections, placed[fname], shown,
-                                  demo_metrics)
+            ours = [i for i in placed[fname] if i.kind == "ours"]
+            demo_metrics = sorted({k[5:] for i in ours if i.id in shown for k in shown[i.id]
+                                   if k.startswith("ours.") and _v(shown[i.id], k) is not None}
+                                  | {i.intended["metric"] for i in ours
+                                     if (i.intended or {}).get("metric")})
+        out[fname] = _render_file(title, metrics, extra, placed[fname], shown, demo_metrics)
     return out
 
 
