@@ -145,6 +145,10 @@ class RuntimeSpec:
     keep_ckpts: int = 2              # older step checkpoints are pruned
     micro_batch: Optional[int] = None  # per-process micro-batch; gradient accumulation fills the rest
     device: str = "auto"
+    # In-training metric: every `eval_every` steps (0 = off) the launcher scores the EMA weights
+    # with the row's own metric and protocol on `eval_num` samples (metrics.jsonl, `repro report`).
+    eval_every: int = 0
+    eval_num: int = 1000
 
 
 TRAINING_SPECS = ("data", "model", "loss", "curriculum", "optim", "train")
@@ -240,7 +244,7 @@ RANGES = {
     "EvalSpec.nfe": _POS, "EvalSpec.sigmas": _POS, "EvalSpec.ema": (lambda v: 0 < v < 1, "in (0, 1)"),
     "EvalSpec.num_samples": _POS, "EvalSpec.batch_size": _POS, "EvalSpec.seed": _NONNEG,
     "RuntimeSpec.log_every": _POS, "RuntimeSpec.ckpt_every": _POS, "RuntimeSpec.keep_ckpts": _POS,
-    "RuntimeSpec.micro_batch": _POS,
+    "RuntimeSpec.micro_batch": _POS, "RuntimeSpec.eval_every": _NONNEG, "RuntimeSpec.eval_num": _POS,
 }
 _LENGTHS = {"OptimSpec.betas": 2}
 _NONEMPTY = ("ModelSpec.channel_mult", "TrainSpec.ema_rates")   # EvalSpec.sigmas: see Claim.nfe

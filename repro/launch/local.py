@@ -18,6 +18,7 @@ def run_dir_for(row: Row, root=None) -> Path:
 def run_rows(rows: list[Row], max_steps=None, num=None, runs=None, tables=None, record=True,
              device=None, progress=True, log=print) -> list[dict]:
     """Train, evaluate, record; one `evaluate_and_record` result per row, in training-key order."""
+    from repro.launch.in_training import metric_callback
     from repro.results.evaluate import evaluate_and_record
     from repro.train import train_row
     from repro.train.loop import resolve_device
@@ -28,7 +29,8 @@ def run_rows(rows: list[Row], max_steps=None, num=None, runs=None, tables=None, 
         run_dir = run_dir_for(members[0], runs)
         log(f"== training {key} for {', '.join(r.id for r in members)} -> {run_dir}")
         t0 = time.perf_counter()
-        train_row(members[0], run_dir, max_steps=max_steps, progress=progress, device=str(dev))
+        train_row(members[0], run_dir, max_steps=max_steps, progress=progress, device=str(dev),
+                  on_eval=metric_callback(members[0], run_dir, device=dev))
         log(f"   trained in {time.perf_counter() - t0:.1f} s")
         for row in members:
             t1 = time.perf_counter()

@@ -202,11 +202,15 @@ def limit_threads() -> int:
 
 def train_one(row_id: str, overrides, run_root, max_steps, smoke) -> str:
     """The default training function of TrainJob: the lead's loop, resuming by itself."""
+    from repro.launch.in_training import metric_callback
     from repro.rows import load_row
     from repro.train import train_row
+    from repro.train.loop import resolve_device
 
     row = load_row(row_id, overrides=tuple(overrides), smoke=smoke)
-    return str(train_row(row, Path(run_root) / row.training_key, max_steps=max_steps, progress=False))
+    run_dir = Path(run_root) / row.training_key
+    on_eval = metric_callback(row, run_dir, device=resolve_device(row.runtime.device))
+    return str(train_row(row, run_dir, max_steps=max_steps, progress=False, on_eval=on_eval))
 
 
 class TrainJob(submitit.helpers.Checkpointable):

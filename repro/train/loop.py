@@ -128,8 +128,12 @@ class _Order:
 
 
 def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = True,
-              device: str | None = None) -> Path:
-    """Train `row` in `run_dir` until step min(K, max_steps); resumes from its checkpoints."""
+              device: str | None = None, on_eval=None) -> Path:
+    """Train `row` in `run_dir` until step min(K, max_steps); resumes from its checkpoints.
+
+    on_eval(step, ema_model) -> dict: called on rank 0 at step 0 of a fresh run and every
+    `row.runtime.eval_every` steps with a copy of the network holding the EMA weights; its dict
+    goes to metrics.jsonl (repro/train/periodic_eval.py: it cannot change the training)."""
     run_dir = Path(run_dir)
     rank, world = _dist()
     rt = row.runtime
@@ -187,6 +191,15 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
                          f"per micro-batch of {micro} instead of {local}; unset it or use more processes")
     order = _Order(len(data), batch, row.train.seed)
     step_fn = _make_step(row, f, fwd, opt, ema, objective, data, dim, total, dev, rank, world, local, micro)
+    periodic, shown = None, {}
+    if on_eval is not None and rt.eval_every and rank == 0:
+        from repro.train.periodic_eval import PeriodicEval
+
+        periodic = PeriodicEval(f, ema, row.eval.ema, rt.eval_every, on_eval, dev)
+        if step == 0:
+            line = periodic(0)
+            append_text(run_dir / "metrics.jsonl", json.dumps(line) + "\n")
+            shown = {line.get("metric_name", "metric"): f"{line.get('metric', float('nan')):.4g}"}
 
     # Loop.
     log_path = run_dir / "metrics.jsonl"
@@ -231,10 +244,17 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
                 if rank == 0:
                     append_text(log_path, json.dumps(rec) + "\n")
                     if bar is not None:
-                        bar.set_postfix(loss=f"{mean:.4g}", N=n, it_s=f"{window / dt:.1f}")
+                        bar.set_postfix(loss=f"{mean:.4g}", N=n, c=f"{rec['c']:.3g}", it_s=f"{window / dt:.1f}",
+                                        **shown)
                         bar.update(window)
                 loss_sum.zero_()
                 window, t0 = 0, time.perf_counter()
+            if periodic is not None and periodic.due(step):
+                line = periodic(step)
+                append_text(log_path, json.dumps(line) + "\n")
+                shown = {line.get("metric_name", "metric"): f"{line.get('metric', float('nan')):.4g}"}
+                wall += line["eval_s"]      # counted in the run's wall time, not in its steps/s
+                t0 += line["eval_s"]
             if save:
                 if rank == 0:
                     last_saved = save_checkpoint(run_dir, dict(
