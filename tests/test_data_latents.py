@@ -12,7 +12,7 @@ from repro.data.prepare import prepare
 from repro.data.vae import SD_VAE_CONFIG, SD_VAE_PARAMS, TINY_VAE_CONFIG, build_vae, load_vae
 from repro.specs import DataSpec
 
-from test_data_prepare import write_cifar
+from helpers.datasets import write_cifar
 
 
 def test_real_config_param_count():

@@ -9,7 +9,7 @@ from repro.data.prepare import prepare
 from repro.io import ReproError
 from repro.specs import DataSpec
 
-from test_data_prepare import write_cifar, write_folder
+from helpers.datasets import write_cifar, write_folder
 
 
 def test_digits_split_fixed():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from test_eval_helpers import random_extractor, random_images
+from helpers.eval_fakes import random_extractor, random_images
 from repro.eval.fid import cleanfid_features, feature_stats, frechet_distance, inception_extractor
 from repro.eval.refstats import load_stats, reference_stats
 from repro.io import ReproError

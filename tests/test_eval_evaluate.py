@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from test_eval_helpers import random_extractor, random_images, toy_f
+from helpers.eval_fakes import random_extractor, random_images, toy_f
 from repro.eval.evaluate import evaluate
 from repro.eval.refstats import load_stats
 from repro.io import ReproError

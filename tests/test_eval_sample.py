@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from test_eval_helpers import toy_f
+from helpers.eval_fakes import toy_f
 from repro.eval.grid import make_grid, save_grid
 from repro.eval.sample import jpeg_roundtrip, sample_batches, sample_noise, sample_seed, to_uint8
 

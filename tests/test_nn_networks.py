@@ -9,7 +9,7 @@ import torch
 from repro.io import atomic_torch_save, safe_torch_load
 from repro.nn import build_network
 from repro.nn.embeddings import FourierEmbedding, PositionalEmbedding
-from nn_helpers import perturb_, tiny_spec
+from helpers.tiny_nets import perturb_, tiny_spec
 
 ARCHS = ["adm", "ncsnpp"]
 

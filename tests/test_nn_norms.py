@@ -4,7 +4,7 @@ import torch
 
 from repro.nn import build_network
 from repro.nn.norms import NORMS, GroupNorm, NsLayerNorm, make_norm
-from nn_helpers import perturb_, tiny_spec
+from helpers.tiny_nets import perturb_, tiny_spec
 
 
 def tiny(arch, norm, **kw):

@@ -49,7 +49,7 @@ def _gin_copy(tmp):
 
 
 def _prepare_cifar(tmp, n=8):
-    from test_data_prepare import write_cifar
+    from helpers.datasets import write_cifar
 
     from repro.data.prepare import prepare
     prepare("cifar10", write_cifar(tmp / "cifar-src", n=n), allow_nonstandard=True, progress=False)
@@ -80,7 +80,7 @@ def _put_record(tmp, corpus_name):
 
 
 def _folder_128(tmp):
-    from test_data_prepare import write_folder
+    from helpers.datasets import write_folder
     return write_folder(tmp / "faces128", n=2, size=128)
 
 

@@ -2,7 +2,7 @@
 prepare at random moments, restart them, and check that nothing torn is ever read and that the
 resumed result equals an uninterrupted run's (bitwise where the job is deterministic).
 
-Children are forked from a preloaded forkserver (tests/killharness.py), so a restart costs
+Children are forked from a preloaded forkserver (tests/helpers/killharness.py), so a restart costs
 milliseconds, not the seconds of a fresh Python with torch.
 """
 import json
@@ -12,10 +12,10 @@ import shutil
 import numpy as np
 import pytest
 
-import killharness as kh
+from helpers import killharness as kh
 from repro.io import ReproError, safe_torch_load
 from repro.train.checkpoint import checkpoints
-from statecmp import assert_bitwise_equal
+from helpers.statecmp import assert_bitwise_equal
 
 TRAIN_KILLS = 50
 STEPS = 40
@@ -114,7 +114,7 @@ def test_record_writers_killed_never_leave_a_torn_record(tmp_path):
 
 @pytest.fixture
 def prepared_cifar(tmp_path):
-    from test_data_prepare import write_cifar
+    from helpers.datasets import write_cifar
     from repro.data.prepare import prepare
     root = tmp_path / "data"
     prepare("cifar10", write_cifar(tmp_path / "src", n=160), root=root, allow_nonstandard=True,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from paper_claims import CLAIMS, SHARED
+from helpers.paper_claims import CLAIMS, SHARED
 from repro.rows import all_row_ids, expand, load_row
 
 ROOT = Path(__file__).resolve().parent.parent

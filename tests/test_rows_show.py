@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from paper_claims import CLAIMS
+from helpers.paper_claims import CLAIMS
 from repro.cli import main
 
 # Family defaults. sLCT best recipe: sLCT §4.2-4.6 and §5.1, with the code's side of each switch.

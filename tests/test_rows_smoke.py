@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from paper_claims import CLAIMS
+from helpers.paper_claims import CLAIMS
 from repro.io import ReproError
 from repro.rows import all_row_ids, load_row
 

@@ -11,7 +11,7 @@ import torch
 
 from repro.io import safe_torch_load
 from repro.train.checkpoint import checkpoints, hash_path, load_latest, prune, save_checkpoint
-from statecmp import assert_bitwise_equal
+from helpers.statecmp import assert_bitwise_equal
 
 OVERRIDES = ["ModelSpec.model_channels=16", "TrainSpec.batch_size=32", "ModelSpec.dropout=0.1"]
 

@@ -8,7 +8,7 @@ from repro.io import safe_torch_load
 from repro.rows import load_row
 from repro.train import train_row
 from repro.train.checkpoint import checkpoints
-from statecmp import assert_bitwise_equal
+from helpers.statecmp import assert_bitwise_equal
 
 STEPS = 6
 # The demo recipe (OT coupling, diffusion term, adaptive c, RAdam, EMA) shrunk; dropout on, so a

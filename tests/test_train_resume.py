@@ -6,7 +6,7 @@ import sys
 import torch
 
 from repro.io import safe_torch_load
-from statecmp import assert_bitwise_equal
+from helpers.statecmp import assert_bitwise_equal
 from repro.train.checkpoint import checkpoints
 
 K = 4

@@ -31,7 +31,7 @@ from repro.launch import joblog, slurm
 from repro.launch.profiles import load_profile
 from repro.rows import load_row
 from repro.train.checkpoint import checkpoints
-from statecmp import assert_bitwise_equal, training_tensors
+from helpers.statecmp import assert_bitwise_equal, training_tensors
 
 pytestmark = pytest.mark.slurm
 

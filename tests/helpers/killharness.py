@@ -19,9 +19,9 @@ import signal
 import time
 
 PRELOAD = ["torch", "torch._dynamo", "torch.optim", "numpy", "gin", "pandas", "sklearn.datasets", "ot",
-           "diffusers", "repro.configurables", "repro.rows", "repro.nn", "repro.core", "repro.train.build",
+           "diffusers", "repro.rows.configurables", "repro.rows", "repro.nn", "repro.core", "repro.train.build",
            "repro.train.loop", "repro.results.records", "repro.data.toy", "repro.data.trainset",
-           "repro.data.latents", "repro.data.prepare", "repro.data.vae", "killharness"]
+           "repro.data.latents", "repro.data.prepare", "repro.data.vae", "helpers.killharness"]
 
 _ctx = None
 

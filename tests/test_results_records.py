@@ -166,7 +166,7 @@ def test_killed_writer_leaves_no_torn_record(tmp_path):
     code = textwrap.dedent(f"""
         import os, time, pathlib, sys
         sys.path.insert(0, {str(os.getcwd())!r})
-        from tests.test_registry_records import _record
+        from tests.test_results_records import _record
         from repro.results import records as registry
         def stall(*a, **k):
             pathlib.Path({str(ready)!r}).touch()
