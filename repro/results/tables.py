@@ -197,11 +197,11 @@ def _footnote(metrics, used, intended):
              f"Selection: {SELECTION_RULE}."]
     if metrics is not None:
         bands = "; ".join(f"{tol.metric(m).label}: {tol.metric(m).describe()}" for m in metrics)
-        lines += [f"Status (repro/tolerances.py): ours vs paper within {bands}. "
+        lines += [f"Status (repro/results/tolerances.py): ours vs paper within {bands}. "
                   f"'within tolerance (better)' = better than the paper by more than that "
                   f"(counts as reproduced). Δ = ours − paper.",
                   "'paper only': printed by the paper, not reproduced here "
-                  "(repro/paper_rows.py). 'pending': no result record yet."]
+                  "(repro/results/paper_numbers.py). 'pending': no result record yet."]
     lines.append("GPU-h: GPU-hours of the training run (rows sharing a training key share one).")
     for what, groups in (("Protocol of the shown results", used),
                          ("Intended protocol (pending rows)", intended)):
