@@ -50,19 +50,31 @@ def test_steps_must_be_positive(isolated, capsys):
 
 def test_choices_match_the_components():
     from repro.core.coupling import COUPLINGS
-    from repro.core.distances import DISTANCES
+    from repro.core.curricula import C_FORMS, C_KINDS, CURRICULA
+    from repro.core.distances import DISTANCES, REDUCTIONS
+    from repro.core.objective import DIFF_INDEX_RULES, DIFF_WEIGHTINGS, OBJECTIVES
+    from repro.core.sigmas import INDEX_SAMPLERS
     from repro.core.weighting import WEIGHTINGS
     from repro.data.catalog import DATASETS
     from repro.eval.fid import MODES
     from repro.eval.precision_recall import PR_EXTRACTORS
     from repro.nn import ARCHS
+    from repro.nn.embeddings import EMBEDDINGS
     from repro.nn.norms import NORMS
+    from repro.train.build import OPTIMIZERS
 
-    assert set(CHOICES["LossSpec.distance"]) == set(DISTANCES)
-    assert set(CHOICES["LossSpec.weighting"]) == set(WEIGHTINGS)
-    assert set(CHOICES["LossSpec.coupling"]) == set(COUPLINGS)
-    assert set(CHOICES["ModelSpec.arch"]) == set(ARCHS)
-    assert set(CHOICES["ModelSpec.norm"]) == set(NORMS) == set(CHOICES["ModelSpec.last_norm"])
+    registries = [COUPLINGS, C_FORMS, C_KINDS, CURRICULA, DISTANCES, REDUCTIONS, DIFF_INDEX_RULES,
+                  DIFF_WEIGHTINGS, OBJECTIVES, INDEX_SAMPLERS, WEIGHTINGS, ARCHS, EMBEDDINGS, NORMS,
+                  OPTIMIZERS]
+    covered = {}
+    for reg in registries:
+        cls, names = reg.binding.split(".")        # e.g. 'ModelSpec.norm/last_norm'
+        covered.update({f"{cls}.{name}": reg for name in names.split("/")})
+    for field, reg in covered.items():
+        assert set(CHOICES[field]) == set(reg), (field, CHOICES[field], tuple(reg))
+    # every named choice of the training specs is a registry (data and eval are checked below)
+    recipe = ("ModelSpec.", "LossSpec.", "CurriculumSpec.", "OptimSpec.")
+    assert {k for k in CHOICES if k.startswith(recipe)} == set(covered)
     assert set(CHOICES["EvalSpec.fid_mode"]) == set(MODES)
     assert set(CHOICES["EvalSpec.precision_recall"]) == set(PR_EXTRACTORS)
     assert set(DATASETS) | {"digits", "synthetic"} == set(CHOICES["DataSpec.name"])

@@ -5,8 +5,11 @@ import numpy as np
 import torch
 
 from repro.core.defaults import OT_SOLVER
+from repro.core.registry import Registry
 
-COUPLINGS: dict = {}
+COUPLINGS = Registry("coupling", binding="LossSpec.coupling")
+# Exact assignment solvers for ot_coupling; the default is repro.core.defaults.OT_SOLVER.
+OT_SOLVERS = Registry("OT solver", binding="ot_coupling.solver")
 
 
 def _cost(x0: torch.Tensor, z: torch.Tensor) -> np.ndarray:
@@ -22,6 +25,7 @@ def _cost(x0: torch.Tensor, z: torch.Tensor) -> np.ndarray:
     return cost / top if top > 0 else cost
 
 
+@OT_SOLVERS.register("lsa")
 def _lsa(cost: np.ndarray) -> np.ndarray:
     from scipy.optimize import linear_sum_assignment
 
@@ -31,6 +35,7 @@ def _lsa(cost: np.ndarray) -> np.ndarray:
     return perm
 
 
+@OT_SOLVERS.register("emd")
 def _emd(cost: np.ndarray) -> np.ndarray:
     import ot
 
@@ -45,6 +50,7 @@ def _emd(cost: np.ndarray) -> np.ndarray:
     return perm.astype(np.int64)
 
 
+@COUPLINGS.register("ot")
 def ot_coupling(x0: torch.Tensor, z: torch.Tensor, solver: str = OT_SOLVER) -> torch.Tensor:
     """Return z permuted so that returned[k] is x0[k]'s OT partner.
 
@@ -57,18 +63,11 @@ def ot_coupling(x0: torch.Tensor, z: torch.Tensor, solver: str = OT_SOLVER) -> t
     """
     if x0.shape[0] != z.shape[0]:
         raise ValueError(f"ot_coupling: batch sizes differ ({x0.shape[0]} vs {z.shape[0]})")
-    cost = _cost(x0, z)
-    if solver == "emd":
-        perm = _emd(cost)
-    elif solver == "lsa":
-        perm = _lsa(cost)
-    else:
-        raise ValueError(f"ot_coupling: unknown solver {solver!r}; use 'emd' or 'lsa'")
+    perm = OT_SOLVERS[solver](_cost(x0, z))
     return z[torch.from_numpy(perm).to(z.device)]
 
 
+@COUPLINGS.register("none")
 def no_coupling(x0: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return z
 
-
-COUPLINGS.update({"none": no_coupling, "ot": ot_coupling})

@@ -9,35 +9,37 @@ from __future__ import annotations
 
 import torch
 
+from repro.core.registry import Registry
 from repro.io import ReproError
 
-DISTANCES: dict = {}
+DISTANCES = Registry("distance", binding="LossSpec.distance")
+# How the squared residual ||r||² of each sample is reduced over its D elements.
+REDUCTIONS = Registry("reduction", binding="LossSpec.reduction")
 
 
-def register(name: str):
-    def deco(fn):
-        DISTANCES[name] = fn
-        return fn
-    return deco
+@REDUCTIONS.register("sum")
+def _sum(s: torch.Tensor, dim: int) -> torch.Tensor:
+    return s
+
+
+@REDUCTIONS.register("mean")
+def _mean(s: torch.Tensor, dim: int) -> torch.Tensor:
+    return s / dim
 
 
 def squared_norm(x: torch.Tensor, y: torch.Tensor, reduction: str = "sum") -> torch.Tensor:
+    reduce = REDUCTIONS[reduction]
     r = (x.float() - y.float()).flatten(1)
-    s = r.pow(2).sum(dim=1)
-    if reduction == "sum":
-        return s
-    if reduction == "mean":
-        return s / r.shape[1]
-    raise ValueError(f"LossSpec.reduction={reduction!r}: unknown; use 'sum' or 'mean'")
+    return reduce(r.pow(2).sum(dim=1), r.shape[1])
 
 
-@register("l2")
+@DISTANCES.register("l2")
 def l2(x, y, c=None, reduction="sum"):
     """s (sLCT Table 2c 'L2'); c is unused."""
     return squared_norm(x, y, reduction)
 
 
-@register("pseudo_huber")
+@DISTANCES.register("pseudo_huber")
 def pseudo_huber(x, y, c, reduction="sum"):
     """sqrt(s + c²) − c (iCT sec. 3.3; sLCT eq. 7). Also the paper's Table-2c 'Huber' row:
     the LCT code's `huber` is this function."""
@@ -49,7 +51,7 @@ def pseudo_huber(x, y, c, reduction="sum"):
     return s / (torch.sqrt(s + c**2) + c)
 
 
-@register("huber")
+@DISTANCES.register("huber")
 def huber(x, y, c, reduction="sum"):
     """True Huber on a = sqrt(s): a²/2 if a ≤ c, else c(a − c/2).
 
@@ -61,14 +63,14 @@ def huber(x, y, c, reduction="sum"):
     return torch.where(s <= c**2, 0.5 * s, c * (a - 0.5 * c))
 
 
-@register("cauchy")
+@DISTANCES.register("cauchy")
 def cauchy(x, y, c, reduction="sum"):
     """log(1 + s/(2c²)) (sLCT eq. 6); the code's log(0.5·mse + c²) − 2 log c is the same."""
     s = squared_norm(x, y, reduction)
     return torch.log1p(s / (2.0 * c**2))
 
 
-@register("geman_mcclure")
+@DISTANCES.register("geman_mcclure")
 def geman_mcclure(x, y, c, reduction="sum"):
     """2s/(s + 4c²) (sLCT eq. 8)."""
     s = squared_norm(x, y, reduction)
@@ -79,7 +81,7 @@ class MissingDependencyError(ReproError, NotImplementedError):
     """A row needs a package or weights this environment does not have."""
 
 
-@register("e_latent_lpips")
+@DISTANCES.register("e_latent_lpips")
 def e_latent_lpips(x, y, c=None, reduction="mean", model=None):
     """E-LatentLPIPS (Kang et al. 2024; sLCT Table 2c) between latents. `c` and `reduction` do not
     apply: the metric averages over its own features. `model` is the frozen network that

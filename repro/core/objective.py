@@ -6,19 +6,43 @@ import torch
 from repro.io import ReproError
 
 from .coupling import COUPLINGS
-from .distances import DISTANCES, squared_norm
-from .sigmas import index_probs, karras_sigmas, sample_indices
+from .distances import DISTANCES, REDUCTIONS, squared_norm
+from .registry import Registry
+from .sigmas import INDEX_SAMPLERS, karras_sigmas, sample_indices
 from .weighting import WEIGHTINGS, edm_weight
+
+# The training objectives, classes with `from_spec(loss_spec)`.
+OBJECTIVES = Registry("objective", binding="LossSpec.objective")
+# Which pairs get sLCT's diffusion term (eq. 9): (i, n, r) -> bool mask; see ConsistencyLoss.diff_mask.
+DIFF_INDEX_RULES = Registry("diffusion-term index rule", binding="LossSpec.diff_index_rule")
+# Weight of the diffusion term per sample: (term, sigma, sigma_data) -> weighted term.
+DIFF_WEIGHTINGS = Registry("diffusion-term weighting", binding="LossSpec.diff_weighting")
 
 
 def _expand(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return v.reshape(v.shape + (1,) * (x.ndim - v.ndim))
 
 
-def _pick(registry: dict, name: str, field: str):
-    if name not in registry:
-        raise ReproError(f"LossSpec.{field}={name!r}: unknown; choose one of {sorted(registry)}")
-    return registry[name]
+@DIFF_INDEX_RULES.register("code")
+def _diff_rule_code(i: torch.Tensor, n: int, r: float) -> torch.Tensor:
+    # LCT's `indices >= int(N·(1−r))` on the descending index of the student, j = n−2−i.
+    return (n - 2 - i) >= int(n * (1.0 - r))
+
+
+@DIFF_INDEX_RULES.register("paper")
+def _diff_rule_paper(i: torch.Tensor, n: int, r: float) -> torch.Tensor:
+    # sLCT eq. 9 "i ≤ int(N·r)", i the 1-based ascending index of the student (i+2 here).
+    return (i + 2) <= int(n * r)
+
+
+@DIFF_WEIGHTINGS.register("edm")
+def _diff_weight_edm(term: torch.Tensor, sigma: torch.Tensor, sigma_data: float) -> torch.Tensor:
+    return edm_weight(sigma, sigma_data) * term
+
+
+@DIFF_WEIGHTINGS.register("none")
+def _diff_weight_none(term: torch.Tensor, sigma: torch.Tensor, sigma_data: float) -> torch.Tensor:
+    return term
 
 
 def _draw_noise(batch: int, like: torch.Tensor, generator) -> torch.Tensor:
@@ -40,6 +64,7 @@ def _set_rng_state(state, device: torch.device) -> None:
         torch.cuda.set_rng_state(cuda, device)
 
 
+@OBJECTIVES.register("ct")
 class ConsistencyLoss:
     """L = E_i[λ(σ_i, σ_{i+1}) · d(f_θ(x0 + σ_{i+1}z, σ_{i+1}), sg f_θ(x0 + σ_i z, σ_i))]
     (iCT sec. 3; sLCT eq. 4), plus sLCT's small-σ diffusion term (eq. 9) when diff_r > 0.
@@ -52,17 +77,12 @@ class ConsistencyLoss:
                  p_mean=-1.1, p_std=2.0, diff_r=0.0, diff_weight=5.0, diff_weighting="edm",
                  diff_index_rule="code", coupling="none", sigma_min=0.002, sigma_max=80.0, rho=7.0,
                  sigma_data=0.5, dropout_rng_sync=True):
-        self.distance = _pick(DISTANCES, distance, "distance")
-        self.weighting = _pick(WEIGHTINGS, weighting, "weighting")
-        self.coupling = _pick(COUPLINGS, coupling, "coupling")
-        if reduction not in ("sum", "mean"):
-            raise ReproError(f"LossSpec.reduction={reduction!r}: unknown; use 'sum' or 'mean'")
-        if index_sampler not in ("lognormal", "uniform"):
-            raise ReproError(f"LossSpec.index_sampler={index_sampler!r}: unknown; use 'lognormal' or 'uniform'")
-        if diff_index_rule not in ("code", "paper"):
-            raise ReproError(f"LossSpec.diff_index_rule={diff_index_rule!r}: unknown; use 'code' or 'paper'")
-        if diff_weighting not in ("edm", "none"):
-            raise ReproError(f"LossSpec.diff_weighting={diff_weighting!r}: unknown; use 'edm' or 'none'")
+        self.distance = DISTANCES[distance]
+        self.weighting = WEIGHTINGS[weighting]
+        self.coupling = COUPLINGS[coupling]
+        self._index_probs = INDEX_SAMPLERS[index_sampler]
+        REDUCTIONS[reduction]  # a bad name fails here, not at the first step
+        self._diff_rule, self._diff_weigh = DIFF_INDEX_RULES[diff_index_rule], DIFF_WEIGHTINGS[diff_weighting]
         if not 0.0 <= diff_r <= 1.0:
             raise ReproError(f"LossSpec.diff_r={diff_r!r}: must lie in [0, 1]")
         self.reduction, self.index_sampler = reduction, index_sampler
@@ -88,7 +108,7 @@ class ConsistencyLoss:
         key = (int(n), str(device))
         if key not in self._grids:
             sig = karras_sigmas(n, self.sigma_min, self.sigma_max, self.rho)
-            probs = index_probs(self.index_sampler, sig, self.p_mean, self.p_std)
+            probs = self._index_probs(sig, self.p_mean, self.p_std)
             self._grids[key] = (sig.to(device), probs)
         return self._grids[key]
 
@@ -100,9 +120,7 @@ class ConsistencyLoss:
         'paper': sLCT eq. 9 "i ≤ int(N·r)" read with i = 1-based ascending index of the point
                  where f is evaluated (the student, i+2 in 1-based terms).
         """
-        if self.diff_index_rule == "code":
-            return (n - 2 - i) >= int(n * (1.0 - self.diff_r))
-        return (i + 2) <= int(n * self.diff_r)
+        return self._diff_rule(i, n, self.diff_r)
 
     def draw(self, batch: int, n: int, generator=None, like: torch.Tensor = None) -> dict:
         """The step's random draws: pair indices 'i' then unit noise 'z' shaped like `like`.
@@ -141,9 +159,7 @@ class ConsistencyLoss:
         if self.diff_r > 0:
             # sLCT eq. 9 on the student's output at the pair's higher σ (same forward pass).
             sel = self.diff_mask(i, n)
-            term = squared_norm(y, x0, self.reduction)
-            if self.diff_weighting == "edm":
-                term = edm_weight(sigma_next, self.sigma_data) * term
+            term = self._diff_weigh(squared_norm(y, x0, self.reduction), sigma_next, self.sigma_data)
             n_diff = sel.sum()
             # Mean over the selected samples only (LCT code); 0 (not NaN) when none is selected.
             diff = torch.where(sel, term, zero).sum() / n_diff.clamp(min=1)
@@ -153,6 +169,7 @@ class ConsistencyLoss:
         return loss, stats
 
 
+@OBJECTIVES.register("diffusion")
 class DiffusionLoss:
     """LDM-8† baseline (sLCT Table 1; LCT train_diff_latent.py): EDM-weighted Cauchy-type denoising loss.
 
@@ -165,7 +182,8 @@ class DiffusionLoss:
 
     def __init__(self, num_scales=1000, distance="cauchy", reduction="mean", sigma_min=0.002,
                  sigma_max=80.0, rho=7.0, sigma_data=0.5):
-        self.distance = _pick(DISTANCES, distance, "distance")
+        self.distance = DISTANCES[distance]
+        REDUCTIONS[reduction]  # a bad name fails here, not at the first step
         self.reduction = reduction
         self.num_scales = int(num_scales)
         self.sigma_data = float(sigma_data)
@@ -197,9 +215,5 @@ class DiffusionLoss:
 
 
 def build_loss(spec):
-    """ConsistencyLoss or DiffusionLoss from a LossSpec, by spec.objective."""
-    if spec.objective == "ct":
-        return ConsistencyLoss.from_spec(spec)
-    if spec.objective == "diffusion":
-        return DiffusionLoss.from_spec(spec)
-    raise ReproError(f"LossSpec.objective={spec.objective!r}: unknown; use 'ct' or 'diffusion'")
+    """The objective `spec.objective` names (ConsistencyLoss, DiffusionLoss), built from the LossSpec."""
+    return OBJECTIVES[spec.objective].from_spec(spec)

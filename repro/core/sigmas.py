@@ -5,6 +5,11 @@ import math
 
 import torch
 
+from repro.core.registry import Registry
+
+# Index samplers: (sigmas, p_mean, p_std) -> probabilities of the n-1 adjacent pairs.
+INDEX_SAMPLERS = Registry("index sampler", binding="LossSpec.index_sampler")
+
 
 def karras_sigmas(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> torch.Tensor:
     """Ascending Karras grid σ_1..σ_N (EDM eq. 5), float32 of shape (n,).
@@ -22,6 +27,7 @@ def karras_sigmas(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho
     return sig.to(torch.float32)
 
 
+@INDEX_SAMPLERS.register("lognormal")
 def lognormal_index_probs(sigmas: torch.Tensor, p_mean: float = -1.1, p_std: float = 2.0) -> torch.Tensor:
     """p(i) ∝ erf((ln σ_{i+1} − P_mean)/(√2 P_std)) − erf((ln σ_i − P_mean)/(√2 P_std)).
 
@@ -38,12 +44,13 @@ def uniform_index_probs(n: int) -> torch.Tensor:
     return torch.full((int(n) - 1,), 1.0 / (int(n) - 1), dtype=torch.float64)
 
 
+@INDEX_SAMPLERS.register("uniform")
+def _uniform(sigmas: torch.Tensor, p_mean: float = -1.1, p_std: float = 2.0) -> torch.Tensor:
+    return uniform_index_probs(len(sigmas))
+
+
 def index_probs(kind: str, sigmas: torch.Tensor, p_mean: float = -1.1, p_std: float = 2.0) -> torch.Tensor:
-    if kind == "lognormal":
-        return lognormal_index_probs(sigmas, p_mean, p_std)
-    if kind == "uniform":
-        return uniform_index_probs(len(sigmas))
-    raise ValueError(f"LossSpec.index_sampler={kind!r}: unknown; use 'lognormal' or 'uniform'")
+    return INDEX_SAMPLERS[kind](sigmas, p_mean, p_std)
 
 
 def sample_indices(kind: str, sigmas: torch.Tensor, batch: int, generator: torch.Generator | None = None,

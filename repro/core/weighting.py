@@ -3,12 +3,18 @@ from __future__ import annotations
 
 import torch
 
+from repro.core.registry import Registry
 
+WEIGHTINGS = Registry("weighting", binding="LossSpec.weighting")
+
+
+@WEIGHTINGS.register("ict")
 def ict_weight(sigma: torch.Tensor, sigma_next: torch.Tensor) -> torch.Tensor:
     """λ(σ_i) = 1/(σ_{i+1} − σ_i) (iCT sec. 3.4; sLCT sec. 3)."""
     return 1.0 / (sigma_next - sigma)
 
 
+@WEIGHTINGS.register("uniform")
 def uniform_weight(sigma: torch.Tensor, sigma_next: torch.Tensor) -> torch.Tensor:
     return torch.ones_like(sigma_next)
 
@@ -18,9 +24,8 @@ def edm_weight(sigma: torch.Tensor, sigma_data: float = 0.5) -> torch.Tensor:
     return 1.0 / sigma**2 + 1.0 / sigma_data**2
 
 
+@WEIGHTINGS.register("edm")
 def _edm_pair(sigma: torch.Tensor, sigma_next: torch.Tensor, sigma_data: float = 0.5) -> torch.Tensor:
     # CM's get_weightings('karras') evaluates at the student's (higher) σ.
     return edm_weight(sigma_next, sigma_data)
 
-
-WEIGHTINGS = {"ict": ict_weight, "uniform": uniform_weight, "edm": _edm_pair}

@@ -22,32 +22,32 @@ import dataclasses
 import torch
 from torch import nn
 
+from repro.core.registry import Registry
 from repro.specs import ModelSpec
 
-ARCHS = ("adm", "ncsnpp")
+# spec -> network; each architecture module registers one builder (adm.py, ncsnpp.py).
+ARCHS = Registry("architecture", binding="ModelSpec.arch")
+
+
+def unet_kwargs(spec: ModelSpec) -> dict:
+    """The constructor arguments both UNets take from a ModelSpec."""
+    return dict(img_resolution=spec.img_resolution, in_channels=spec.in_channels,
+                out_channels=spec.out_channels, label_dim=spec.label_dim,
+                model_channels=spec.model_channels, channel_mult=tuple(spec.channel_mult),
+                channel_mult_emb=spec.channel_mult_emb, num_blocks=spec.num_blocks,
+                attn_resolutions=tuple(spec.attn_resolutions), dropout=spec.dropout,
+                norm=spec.norm, last_norm=spec.last_norm, embedding=spec.embedding,
+                fourier_scale=spec.fourier_scale)
 
 
 def build_network(spec: ModelSpec) -> nn.Module:
     """The network `spec` describes, on the current default device, in fp32."""
-    common = dict(img_resolution=spec.img_resolution, in_channels=spec.in_channels,
-                  out_channels=spec.out_channels, label_dim=spec.label_dim,
-                  model_channels=spec.model_channels, channel_mult=tuple(spec.channel_mult),
-                  channel_mult_emb=spec.channel_mult_emb, num_blocks=spec.num_blocks,
-                  attn_resolutions=tuple(spec.attn_resolutions), dropout=spec.dropout,
-                  norm=spec.norm, last_norm=spec.last_norm, embedding=spec.embedding,
-                  fourier_scale=spec.fourier_scale)
-    if spec.embedding not in ("positional", "fourier"):
-        raise ValueError(f"ModelSpec.embedding: unknown {spec.embedding!r}; use 'positional' or 'fourier'")
+    build = ARCHS[spec.arch]
+    EMBEDDINGS[spec.embedding]  # a bad name fails before any layer is built
     if spec.img_resolution % (1 << (len(spec.channel_mult) - 1)):
         raise ValueError(f"ModelSpec.img_resolution={spec.img_resolution} does not halve "
                          f"{len(spec.channel_mult) - 1} times")
-    if spec.arch == "adm":
-        from repro.nn.adm import ADMUNet
-        return ADMUNet(channels_per_head=spec.channels_per_head, **common)
-    if spec.arch == "ncsnpp":
-        from repro.nn.ncsnpp import NCSNpp
-        return NCSNpp(**common)
-    raise ValueError(f"ModelSpec.arch: unknown {spec.arch!r}; use one of {', '.join(ARCHS)}")
+    return build(spec)
 
 
 def count_params(spec: ModelSpec) -> int:
@@ -80,6 +80,8 @@ PRESETS: dict[str, ModelSpec] = {
 PRESETS["ict_ncsnpp_cifar10_deep"] = dataclasses.replace(PRESETS["ict_ncsnpp_cifar10"], num_blocks=8)
 PRESETS["ict_adm_imagenet64_deep"] = dataclasses.replace(PRESETS["ict_adm_imagenet64"], num_blocks=6)
 
+from repro.nn import adm, ncsnpp  # noqa: E402,F401  (register the architectures)
 from repro.nn.ema import EMA  # noqa: E402  (re-export)
+from repro.nn.embeddings import EMBEDDINGS  # noqa: E402
 
 __all__ = ["ARCHS", "EMA", "PRESETS", "build_network", "count_params"]

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from repro.nn.blocks import UNetBlock
-from repro.nn.embeddings import FourierEmbedding, PositionalEmbedding
+from repro.nn import ARCHS, unet_kwargs
+from repro.nn.embeddings import EMBEDDINGS
 from repro.nn.layers import Conv2d, Linear
 from repro.nn.norms import make_norm
 
@@ -58,8 +59,7 @@ class ADMUNet(nn.Module):
                      adaptive_scale=True, init=init, init_zero=init_zero)
 
         # Noise (and label) embedding.
-        self.map_noise = (PositionalEmbedding(model_channels, endpoint=False) if embedding == "positional"
-                          else FourierEmbedding(model_channels, scale=fourier_scale))
+        self.map_noise = EMBEDDINGS[embedding](model_channels, endpoint=False, scale=fourier_scale)
         self.map_layer0 = Linear(model_channels, emb_channels, **init)
         self.map_layer1 = Linear(emb_channels, emb_channels, **init)
         self.map_label = (Linear(label_dim, emb_channels, bias=False, init_mode="kaiming_normal",
@@ -114,3 +114,8 @@ class ADMUNet(nn.Module):
                 x = torch.cat([x, skips.pop()], dim=1)
             x = m(x, emb)
         return self.out_conv(F.silu(self.out_norm(x)))
+
+
+@ARCHS.register("adm")
+def _from_spec(spec) -> ADMUNet:
+    return ADMUNet(channels_per_head=spec.channels_per_head, **unet_kwargs(spec))

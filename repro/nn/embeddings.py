@@ -22,6 +22,11 @@ import math
 import torch
 from torch import nn
 
+from repro.core.registry import Registry
+
+# (num_channels, endpoint, scale) -> embedding module; each network says which arguments it passes.
+EMBEDDINGS = Registry("embedding", binding="ModelSpec.embedding")
+
 
 class PositionalEmbedding(nn.Module):
     def __init__(self, num_channels: int, max_positions: int = 10000, endpoint: bool = False):
@@ -48,3 +53,13 @@ class FourierEmbedding(nn.Module):
         # Broadcast product, not ger/outer: autocast must not drop the phases to bf16.
         x = x.float()[:, None] * (2 * math.pi * self.freqs.float())[None, :]
         return torch.cat([x.cos(), x.sin()], dim=1)
+
+
+@EMBEDDINGS.register("positional")
+def _positional(num_channels: int, endpoint: bool, scale: float) -> nn.Module:
+    return PositionalEmbedding(num_channels, endpoint=endpoint)
+
+
+@EMBEDDINGS.register("fourier")
+def _fourier(num_channels: int, endpoint: bool, scale: float) -> nn.Module:
+    return FourierEmbedding(num_channels, scale=scale)

@@ -31,7 +31,8 @@ from torch import nn
 
 from repro.nn.adm import labels_to_onehot
 from repro.nn.blocks import UNetBlock
-from repro.nn.embeddings import FourierEmbedding, PositionalEmbedding
+from repro.nn import ARCHS, unet_kwargs
+from repro.nn.embeddings import EMBEDDINGS
 from repro.nn.layers import Conv2d, Linear
 from repro.nn.norms import make_norm
 
@@ -53,8 +54,7 @@ class NCSNpp(nn.Module):
                      eps=1e-6, norm=norm, resample_filter=resample_filter, resample_proj=True,
                      adaptive_scale=False, init=init, init_zero=init_zero, init_attn=init_attn)
 
-        self.map_noise = (FourierEmbedding(noise_channels, scale=fourier_scale) if embedding == "fourier"
-                          else PositionalEmbedding(noise_channels, endpoint=True))
+        self.map_noise = EMBEDDINGS[embedding](noise_channels, endpoint=True, scale=fourier_scale)
         self.map_label = Linear(label_dim, noise_channels, **init) if label_dim else None
         self.map_layer0 = Linear(noise_channels, emb_channels, **init)
         self.map_layer1 = Linear(emb_channels, emb_channels, **init)
@@ -115,3 +115,10 @@ class NCSNpp(nn.Module):
                 x = torch.cat([x, skips.pop()], dim=1)
             x = m(x, emb)
         return self.out_conv(F.silu(self.out_norm(x)))
+
+
+@ARCHS.register("ncsnpp")
+def _from_spec(spec) -> NCSNpp:
+    # One attention head and resampling inside residual blocks always: channels_per_head and
+    # resblock_updown are not read.
+    return NCSNpp(**unet_kwargs(spec))

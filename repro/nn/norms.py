@@ -23,7 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NORMS = ("gn", "in", "ln", "rms", "ns_layernorm")
+from repro.core.registry import Registry
+
+# (channels, resolution, eps) -> the norm layer for a (B, channels, resolution, resolution) tensor.
+NORMS = Registry("norm", binding="ModelSpec.norm/last_norm")
 
 
 class GroupNorm(nn.GroupNorm):
@@ -60,17 +63,31 @@ class NsLayerNorm(nn.Module):
         return f"{self.normalized_shape}, eps={self.eps}, scale=1 (fixed)"
 
 
+@NORMS.register("gn")
+def _gn(channels: int, resolution: int, eps: float) -> nn.Module:
+    return GroupNorm(channels, eps=eps)
+
+
+@NORMS.register("in")
+def _in(channels: int, resolution: int, eps: float) -> nn.Module:
+    return nn.InstanceNorm2d(channels, affine=True)
+
+
+@NORMS.register("ln")
+def _ln(channels: int, resolution: int, eps: float) -> nn.Module:
+    return nn.LayerNorm([channels, resolution, resolution])
+
+
+@NORMS.register("rms")
+def _rms(channels: int, resolution: int, eps: float) -> nn.Module:
+    return nn.RMSNorm([channels, resolution, resolution])
+
+
+@NORMS.register("ns_layernorm")
+def _ns_layernorm(channels: int, resolution: int, eps: float) -> nn.Module:
+    return NsLayerNorm([channels, resolution, resolution])
+
+
 def make_norm(name: str, channels: int, resolution: int, eps: float = 1e-5) -> nn.Module:
     """The norm layer `name` for a (B, channels, resolution, resolution) tensor."""
-    shape = [channels, resolution, resolution]
-    if name == "gn":
-        return GroupNorm(channels, eps=eps)
-    if name == "in":
-        return nn.InstanceNorm2d(channels, affine=True)
-    if name == "ln":
-        return nn.LayerNorm(shape)
-    if name == "rms":
-        return nn.RMSNorm(shape)
-    if name == "ns_layernorm":
-        return NsLayerNorm(shape)
-    raise ValueError(f"ModelSpec.norm/last_norm: unknown norm {name!r}; use one of {', '.join(NORMS)}")
+    return NORMS[name](channels, resolution, eps)

@@ -5,10 +5,24 @@ import math
 
 import torch
 
-from repro.core.curricula import adaptive_c, discretization_steps, ict_c
+from repro.core.curricula import C_KINDS, CURRICULA
 from repro.core.precond import Consistency, Denoiser
+from repro.core.registry import Registry
 from repro.io import ReproError
 from repro.specs import Row
+
+# (params, kw, foreach, fused) -> optimiser; kw holds lr, betas, eps, weight_decay.
+OPTIMIZERS = Registry("optimiser", binding="OptimSpec.name")
+
+
+@OPTIMIZERS.register("radam")
+def _radam(params, kw, foreach: bool, fused: bool) -> torch.optim.Optimizer:
+    return torch.optim.RAdam(params, foreach=foreach, **kw)  # torch has no fused RAdam
+
+
+@OPTIMIZERS.register("adam")
+def _adam(params, kw, foreach: bool, fused: bool) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, fused=True, **kw) if fused else torch.optim.Adam(params, foreach=foreach, **kw)
 
 
 def build_function(row: Row) -> torch.nn.Module:
@@ -36,55 +50,33 @@ def build_optimizer(row: Row, params, fused: bool = False) -> torch.optim.Optimi
     # CUDA (torch has none for RAdam). On CPU the per-tensor loop is faster for big models (foreach
     # sweeps whole-model temporaries; benchmarks/train_step.py) and gives bit-identical updates.
     params = list(params)
-    foreach = any(p.is_cuda for p in params)
-    if o.name == "radam":
-        return torch.optim.RAdam(params, foreach=foreach, **kw)
-    if o.name == "adam":
-        return torch.optim.Adam(params, fused=True, **kw) if fused else torch.optim.Adam(params, foreach=foreach, **kw)
-    raise ReproError(f"OptimSpec.name = '{o.name}': unknown optimiser; use 'radam' or 'adam'")
+    return OPTIMIZERS[o.name](params, kw, foreach=any(p.is_cuda for p in params), fused=fused)
 
 
 def build_objective(row: Row):
-    from repro.core.objective import ConsistencyLoss, DiffusionLoss
+    """The objective of `row.loss` (repro.core.objective.OBJECTIVES); E-LatentLPIPS gets its network."""
+    from repro.core.objective import build_loss
 
-    if row.loss.objective == "ct":
-        loss = ConsistencyLoss.from_spec(row.loss)
-        if row.loss.distance == "e_latent_lpips":
-            from functools import partial
+    loss = build_loss(row.loss)
+    if row.loss.distance == "e_latent_lpips":
+        from functools import partial
 
-            from repro.core.distances import e_latent_lpips
+        from repro.core.distances import e_latent_lpips
 
-            loss.distance = partial(e_latent_lpips, model=load_latent_lpips())
-        return loss
-    if row.loss.objective == "diffusion":
-        return DiffusionLoss.from_spec(row.loss)
-    raise ReproError(f"LossSpec.objective = '{row.loss.objective}': unknown; use 'ct' or 'diffusion'")
+        loss.distance = partial(e_latent_lpips, model=load_latent_lpips())
+    return loss
 
 
 def n_at(row: Row, step: int, total: int) -> int:
     """Discretisation points N(k) (iCT Sec. 3.4; sLCT eq. 10)."""
     cur = row.curriculum
-    if cur.kind == "ict_exp":
-        return discretization_steps(step, total, cur.s0, cur.s1)
-    if cur.kind == "fixed":
-        return cur.s1 + 1
-    raise ReproError(f"CurriculumSpec.kind = '{cur.kind}': unknown; use 'ict_exp' or 'fixed'")
+    return CURRICULA[cur.kind](step, total, cur.s0, cur.s1)
 
 
 def c_at(row: Row, n: int, dim: int) -> float:
     """Robust-metric scale c for N points and data dimension D (iCT Sec. 3.3; sLCT eq. 11)."""
     l = row.loss
-    if l.c_kind == "none":
-        return 0.0
-    if l.c_kind == "fixed":
-        if l.c_value is None:
-            raise ReproError("LossSpec.c_kind = 'fixed' needs LossSpec.c_value")
-        return float(l.c_value)
-    if l.c_kind == "ict":
-        return ict_c(dim)
-    if l.c_kind == "adaptive":
-        return adaptive_c(n, form=l.c_form, s0=row.curriculum.s0, dim=dim)
-    raise ReproError(f"LossSpec.c_kind = '{l.c_kind}': unknown; use none, fixed, ict or adaptive")
+    return C_KINDS[l.c_kind](n, dim, l.c_value, l.c_form, row.curriculum.s0)
 
 
 def data_dim(shape) -> int:
