@@ -1,0 +1,431 @@
+"""Row pages and table pages: gather (sources.py), draw (plots.py), lay out (blocks.py), write
+index.html and index.md side by side with every image they show copied beside them, so the
+folder can move (and its links work on a code host).
+
+Where a page goes: a row with a result record in the registry gets `<tables>/reports/<row id>/`
+(the tables link there); any other row `<run dir>/report/<row>/`. A table's page goes to
+`<tables>/reports/<table>/` when any of its rows has a registry record, else
+`<runs>/report/<table>/`.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from repro.io import ReproError, atomic_write_bytes, atomic_write_text
+from repro.report import blocks as B
+from repro.report import plots
+from repro.report.sources import RowSource, eval_name, gather, pick_record, run_record
+
+PAGE = "index"
+# the demo's reference values beside its metric (repro/eval/row.py demo_baselines)
+BASELINES = {"_untrained": "untrained network (same init, same protocol)",
+             "_heldout_baseline": "held-out real digits vs training digits (the floor)"}
+
+
+@dataclass
+class Written:
+    row_id: str                      # or the table's name
+    html: Path
+    md: Path
+    notes: list                      # one line each: what the page could not show
+
+
+# ------------------------------------------------------------------ small helpers
+
+def _shown_path(p) -> str:
+    """A path as the page shows it: relative to the project root when inside it, so committed
+    pages name no one's home directory."""
+    from repro.paths import project_root
+
+    p = Path(p).resolve()
+    root = project_root()
+    if root is not None:
+        try:
+            return str(p.relative_to(Path(root).resolve()))
+        except ValueError:
+            pass
+    return str(p)
+
+
+def _rel(target, start_dir) -> str:
+    return os.path.relpath(Path(target).resolve(), Path(start_dir).resolve()).replace(os.sep, "/")
+
+
+def _fmt(v, digits=4) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return str(v)
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        return f"{v:.{digits}g}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_fmt(x, digits) for x in v) if v else "—"
+    return str(v)
+
+
+def _flatten(d: dict, prefix="") -> list:
+    out = []
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out += _flatten(v, f"{prefix}{k}.")
+        else:
+            out.append((f"{prefix}{k}", v))
+    return out
+
+
+def _tolerances():
+    from repro.results import tolerances
+
+    return tolerances
+
+
+def _write_page(page: B.Page, out_dir: Path) -> tuple[Path, Path]:
+    html_path, md_path = out_dir / f"{PAGE}.html", out_dir / f"{PAGE}.md"
+    atomic_write_text(html_path, B.to_html(page))
+    atomic_write_text(md_path, B.to_markdown(page))
+    return html_path, md_path
+
+
+def _copy(src: Path, dst: Path) -> None:
+    if Path(src).resolve() != Path(dst).resolve():
+        atomic_write_bytes(dst, Path(src).read_bytes())
+
+
+# ------------------------------------------------------------------ a row's page
+
+def _results_table(src: RowSource) -> B.Table | None:
+    tol = _tolerances()
+    rec = src.record.record if src.record else None
+    if rec is None:
+        return None
+    claim = tol.claim_values(src.row.claim)
+    ours = rec.get("ours") or {}
+    rows = []
+    for name in list(dict.fromkeys([*(k for k, v in claim.items() if v is not None), *ours])):
+        base = next((name[:-len(s)] for s in BASELINES if name.endswith(s)), None)
+        m = tol.metric(base or name)
+        paper, mine = claim.get(name), ours.get(name)
+        band = "" if paper is None else f"±{m.tolerance(paper):.{m.digits}g} ({m.describe()})"
+        delta = "" if paper is None or mine is None else f"{mine - paper:+.{m.digits}f}"
+        label = f"{m.label or base}: {BASELINES[name[len(base):]]}" if base else (m.label or name)
+        rows.append([label, _fmt(paper), "—" if mine is None else f"{mine:.{m.digits}f}",
+                     delta, band, "baseline" if base else tol.status(paper, mine, name)])
+    return B.Table(["metric", "paper", "ours", "Δ (ours − paper)", "tolerance", "status"], rows)
+
+
+def _record_state(src: RowSource) -> str:
+    if src.record is None:
+        return "No result record yet (the row has not been evaluated, or was run with --no-record)."
+    where = "the registry" if src.record.in_registry else "beside its run"
+    if src.record.hidden is None:
+        return f"Result record in {where}; the tables show it."
+    return f"Result record in {where}; the tables do NOT show it: {src.record.hidden}."
+
+
+def _metric_block(src: RowSource, out_dir: Path, svg: bool, notes: list) -> list:
+    row, evals = src.row, src.metrics.evals
+    name = row.eval.metric
+    label = _tolerances().metric(name).label or name
+    if not evals:
+        why = ("the row's RuntimeSpec.eval_every is 0" if not row.runtime.eval_every
+               else "metrics.jsonl has no metric lines (a run from before the in-training metric, "
+                    "or no run directory)")
+        notes.append(f"no in-training metric: {why}")
+        return [B.Para([f"No in-training {label} curve: {why}."])]
+    rec = src.record.record if src.record else {}
+    ours = rec.get("ours") or {}
+    paper = getattr(row.claim, name, None) if name in _tolerances().CLAIM_METRICS else None
+    tolerance = _tolerances().metric(name).tolerance(paper) if paper is not None else None
+    final, final_step = ours.get(name), (rec.get("training") or {}).get("steps")
+    names = {e.get("metric_name") for e in evals}
+    png = out_dir / "metric.png"
+    kept = plots.metric_figure(
+        evals, name, label, png, out_dir / "metric.svg" if svg else None, paper=paper,
+        tolerance=tolerance, untrained=ours.get(f"{name}_untrained"),
+        floor=ours.get(f"{name}_heldout_baseline"), final=final, final_step=final_step,
+        final_num=(rec.get("protocol") or {}).get("num_samples"))
+    first, last = evals[0], evals[-1]
+    scored_by = {(e.get("row"), e.get("nfe")) for e in evals if e.get("row")}
+    sampler = ("; sampled as " + ", ".join(f"{r} ({n} NFE)" for r, n in sorted(scored_by, key=str))
+               if scored_by else "")
+    cap = (f"{label} of the EMA weights during training, {first.get('metric_num', '?')} samples "
+           f"every {row.runtime.eval_every} steps{sampler}: {first['metric']:.4g} at step "
+           f"{first['step']}, {last['metric']:.4g} at step {last['step']}.")
+    if final is not None:
+        cap += f" Star: this row's final evaluation, {final:.4g}."
+    if paper is not None:
+        cap += f" Paper: {paper:g} (band ±{tolerance:.3g})."
+    if f"{name}_untrained" in ours:
+        cap += (f" Dashed: untrained network {ours[f'{name}_untrained']:.4g}; dotted: held-out real "
+                f"digits {ours.get(f'{name}_heldout_baseline', float('nan')):.4g} (the floor).")
+    if len(names - {name}) > 0:
+        cap += f" (metric lines name {sorted(map(str, names))}.)"
+    return [B.Figure("metric.png", f"{label} against the training step", cap,
+                     svg="metric.svg" if kept else None)]
+
+
+def _training_block(src: RowSource, out_dir: Path, svg: bool, notes: list) -> list:
+    curves = src.metrics.curves
+    if not curves:
+        notes.append("no training curves: metrics.jsonl not found or empty")
+        return [B.Para([f"No training curves: {_shown_path(src.run_dir / 'metrics.jsonl')} is "
+                        f"missing or empty."])]
+    kept = plots.training_figure(curves, out_dir / "training.png",
+                                 out_dir / "training.svg" if svg else None)
+    last = curves[-1]
+    cap = (f"Loss, N(k), c and training steps/s against the step, logged every "
+           f"{src.row.runtime.log_every} steps. Last line: step {last['step']}, loss "
+           f"{_fmt(last.get('loss'))}, N {_fmt(last.get('N'))}, c {_fmt(last.get('c'))}, "
+           f"{_fmt(last.get('steps_per_s'), 3)} steps/s, wall {_fmt(last.get('wall_s'), 4)} s.")
+    return [B.Figure("training.png", "training curves", cap, svg="training.svg" if kept else None)]
+
+
+def _grid_captions(src: RowSource, tables=None) -> list:
+    """(row id, grid path, caption) for every row of this training key with a grid in the run."""
+    from repro.rows import load_row
+
+    eval_root = src.run_dir / "eval"
+    if not eval_root.is_dir():
+        return []
+    out = []
+    for d in sorted(eval_root.iterdir()):
+        grid = d / "grid.png"
+        if not grid.is_file():
+            continue
+        rid = d.name.replace("__", "/")
+        rec = (pick_record(rid, tables) if src.record is None or src.record.in_registry else None) \
+            or run_record(src.run_dir, rid)
+        r = rec.record if rec else {}
+        proto, training = r.get("protocol") or {}, r.get("training") or {}
+        try:
+            other = load_row(rid, overrides=src.row.overrides, smoke=src.row.smoke) if rid != src.row.id else src.row
+            nfe, seed = other.eval.nfe, other.eval.seed
+        except ReproError:
+            nfe, seed = proto.get("nfe"), proto.get("seed")
+        nfe, seed = proto.get("nfe", nfe), proto.get("seed", seed)
+        step = training.get("steps", "unknown (no record)")
+        n = f" of {proto['num_samples']}" if proto.get("num_samples") else ""
+        out.append((rid, grid, f"{rid}: NFE {nfe}, step {step}, sampling seed {seed}, first 64{n} samples"))
+    # this row first, then the others of its training key
+    return sorted(out, key=lambda t: (t[0] != src.row.id, t[0]))
+
+
+def _samples_block(src: RowSource, out_dir: Path, notes: list, tables=None) -> list:
+    grids = _grid_captions(src, tables)
+    if not grids:
+        notes.append("no sample grids in the run directory")
+        return [B.Para([f"No sample grids under {_shown_path(src.run_dir / 'eval')}."])]
+    out = []
+    for rid, grid, cap in grids:
+        name = f"grid-{eval_name(rid)}.png"
+        _copy(grid, out_dir / name)
+        out.append(B.Figure(name, f"sample grid of {rid}", cap, width=384, pixelated=True))
+    return out
+
+
+def _warnings_block(src: RowSource) -> list:
+    w = src.metrics.warnings
+    if not w:
+        extra = f" ({src.metrics.unreadable} unreadable lines skipped)" if src.metrics.unreadable else ""
+        return [B.Para([f"No warnings in metrics.jsonl{extra}."])]
+    rows = [[str(x.get("step")), str(x.get("warning")),
+             ", ".join(f"{k} {_fmt(v)}" for k, v in x.items() if k not in ("step", "warning"))] for x in w]
+    return [B.Table(["step", "warning", "details"], rows)]
+
+
+def _recipe_blocks(row) -> list:
+    from repro.rows.summary import summarize
+
+    s = summarize(row)
+    switches, unconfirmed = s.pop("switches"), s.pop("unconfirmed")
+    out = [B.Heading("Recipe"),
+           B.Para(["The row's recipe as `repro show ", row.id, "` prints it (the operative gin "
+                   "config follows at the end of this page)."]),
+           B.Table(["setting", "value"], [[k, _fmt(v, 6)] for k, v in _flatten(s)]),
+           B.Heading("Paper-vs-code switches"),
+           (B.Table(["switch", "value in force"], [[k, _fmt(v, 6)] for k, v in switches.items()])
+            if switches else B.Para(["None."])),
+           B.Heading("Unconfirmed settings"),
+           (B.Bullets(list(unconfirmed)) if unconfirmed else
+            B.Para(["None: every setting of this row is confirmed by a paper or code text."]))]
+    return out
+
+
+def _provenance_blocks(src: RowSource, out_dir: Path) -> list:
+    out = [B.Heading("Provenance")]
+    if src.record is None:
+        return out + [B.Para(["No record, so no provenance beyond the run directory: ",
+                              _shown_path(src.run_dir), "."])]
+    r, path = src.record.record, src.record.path
+    git, ckpt, training = r.get("git") or {}, r.get("checkpoint") or {}, r.get("training") or {}
+    hw = r.get("hardware") or {}
+    from repro.report.sources import checkpoint_match
+
+    rows = [
+        ["record", B.Link(_shown_path(path), _rel(path, out_dir))],
+        ["date (UTC)", r.get("date", "—")],
+        ["git commit", f"{git.get('commit') or 'unknown'}"
+                       f"{' (uncommitted changes)' if git.get('dirty') else ' (clean)' if git.get('dirty') is False else ''}"],
+        ["hardware", f"{hw.get('device', '?')} x {hw.get('count', '?')}"],
+        ["training key", str(r.get("training_key"))],
+        ["training", f"{_fmt(training.get('steps'))} of {_fmt(training.get('total_steps'))} steps, "
+                     f"{_fmt(training.get('wall_s'), 4)} s wall, {_fmt(training.get('gpu_hours'), 3)} GPU-hours"],
+        ["checkpoint", str(ckpt.get("path"))],
+        ["checkpoint sha256", str(ckpt.get("sha256"))],
+        ["run directory", _shown_path(src.run_dir) + ("" if src.run_exists else " (not on this machine)")],
+        ["run dir vs record", checkpoint_match(src.run_dir, r) if src.run_exists else "no run directory"],
+        ["sampling", ", ".join(f"{k} {_fmt(v)}" for k, v in (r.get("protocol") or {}).items()
+                               if k in ("nfe", "sigmas", "seed", "num_samples", "ema", "batch_size"))],
+    ]
+    pk = r.get("packages") or {}
+    out.append(B.Table(["what", "value"], rows))
+    out.append(B.Table(["package", "version"], [[k, str(v or "not installed")] for k, v in sorted(pk.items())]))
+    return out
+
+
+def row_page(row, runs=None, tables=None, svg=True, force=False) -> Written | None:
+    """Write the page of one row; None when there is nothing to report (no run, no record)."""
+    src = gather(row, runs, tables)
+    if src.record is None and not src.run_exists:
+        return None
+    out_dir = src.report_dir
+    if not src.run_exists and (out_dir / f"{PAGE}.html").is_file() and not force:
+        raise ReproError(f"{out_dir}: a report is there and the run directory {src.run_dir} is not "
+                         f"on this machine, so rewriting it would drop its curves and samples; "
+                         f"pass --force to rewrite it from the record alone")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    notes: list = []
+    tol = _tolerances()
+    claim = row.claim
+    page = B.Page(f"{row.id}: {claim.label}")
+    page.add(B.Para([f"{claim.paper} table {claim.table}, {claim.nfe} NFE; claim from "
+                     f"{claim.source or '—'}{'' if claim.confirmed else ' (UNCONFIRMED)'}. "
+                     f"Training key {row.training_key}."]),
+             B.Para([_record_state(src)]))
+    results = _results_table(src)
+    page.add(B.Heading("Result"))
+    page.add(results if results is not None else B.Para(["No numbers yet."]))
+    if results is not None:
+        page.add(B.Para([f"Status rule (repro/results/tolerances.py): ours within the tolerance "
+                         f"of the paper's number; 'within tolerance (better)' counts as reproduced. "
+                         f"Row status: {tol.combine([r[-1] for r in results.rows if r[-1] != 'baseline'])}."]))
+    page.add(B.Heading("In-training metric"), *_metric_block(src, out_dir, svg, notes))
+    page.add(B.Heading("Training"), *_training_block(src, out_dir, svg, notes))
+    page.add(B.Heading("Samples"), *_samples_block(src, out_dir, notes, tables))
+    page.add(B.Heading("Warnings logged during training"), *_warnings_block(src))
+    page.add(*_recipe_blocks(row))
+    page.add(*_provenance_blocks(src, out_dir))
+    page.add(B.Heading("Operative gin config"), B.Code(row.operative_config or "(not rendered)"))
+    page.add(B.Para([f"Generated by `repro report {row.id}` from "
+                     f"{_shown_path(src.run_dir / 'metrics.jsonl')} and the row's record."]))
+    if not src.run_exists:
+        notes.append(f"run directory {_shown_path(src.run_dir)} not found: provenance only")
+    html_path, md_path = _write_page(page, out_dir)
+    _remove_stale(page, out_dir)
+    return Written(row.id, html_path, md_path, notes)
+
+
+# ------------------------------------------------------------------ a table's page
+
+def table_names() -> list:
+    from repro.results.tables import TABLES
+
+    return [f[:-3] for f in TABLES]
+
+
+def rows_of_table(name: str, rows) -> list:
+    from repro.results.tables import table_file
+
+    return sorted((r for r in rows if table_file(r.claim.paper, r.claim.table) == f"{name}.md"),
+                  key=lambda r: (r.claim.order, r.id))
+
+
+def table_of(row) -> str | None:
+    from repro.results.tables import table_file
+
+    f = table_file(row.claim.paper, row.claim.table)
+    return f[:-3] if f else None
+
+
+def table_page(name: str, rows, row_pages: dict, runs=None, tables=None, svg=True) -> Written:
+    """All rows of table `name` on one figure (paper vs ours) and a table linking their pages.
+    row_pages: {row id: Written} of pages to link (others are linked when they exist on disk)."""
+    from repro.paths import runs_root, tables_root
+    from repro.results.tables import TABLES
+
+    tol = _tolerances()
+    title, metrics = TABLES[f"{name}.md"][0], TABLES[f"{name}.md"][1]
+    members = rows_of_table(name, rows)
+    recs = {r.id: pick_record(r.id, tables) for r in members}
+    in_registry = any(x is not None for x in recs.values())
+    out_dir = (tables_root(tables) / "reports" / name) if in_registry else (runs_root(runs) / "report" / name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metric = metrics[0] if metrics else (members[0].eval.metric if members else "fid")
+    m = tol.metric(metric)
+    entries, lines = [], []
+    for r in members:
+        info = recs[r.id]
+        shown = info.record if info is not None and info.hidden is None else None
+        ours_all = (shown or {}).get("ours") or {}
+        paper = getattr(r.claim, metric, None) if metric in tol.CLAIM_METRICS else None
+        mine = ours_all.get(metric)
+        status = tol.status(paper, mine, metric)
+        label = " / ".join(x for x in (r.claim.group, r.claim.label) if x)
+        label = label if f"{r.claim.nfe}" in label or "NFE" in label else f"{label}, NFE {r.claim.nfe}"
+        entries.append({"label": label, "paper": paper, "ours": mine, "status": status,
+                        "tolerance": m.tolerance(paper) if paper is not None else None,
+                        "untrained": ours_all.get(f"{metric}_untrained"),
+                        "floor": ours_all.get(f"{metric}_heldout_baseline")})
+        page_link = row_pages.get(r.id)
+        target = page_link.html if page_link else _existing_row_page(r, recs[r.id], runs, tables)
+        link = (B.Link("report", _rel(target, out_dir), md=_rel(target.with_suffix(".md"), out_dir))
+                if target is not None else "—")
+        hidden = "" if info is None or info.hidden is None else " (record not shown: provenance)"
+        lines.append([r.id, label, _fmt(paper), "—" if mine is None else f"{mine:.{m.digits}f}",
+                      "" if paper is None or mine is None else f"{mine - paper:+.{m.digits}f}",
+                      ("pending" if info is None else status) + hidden,
+                      ((shown or {}).get("date") or "")[:10], link])
+    extra = (("untrained", "untrained network", "v"), ("floor", "held-out real data (floor)", "P"))
+    kept = plots.table_figure(entries, f"{m.label or metric}" + (" (lower is better)" if m.better == "lower" else ""),
+                              out_dir / "table.png", out_dir / "table.svg" if svg else None, extra=extra)
+    page = B.Page(f"{title}: {m.label or metric}, paper vs ours")
+    page.add(B.Figure("table.png", f"{title}: paper vs ours",
+                      f"Every row of {name}.md, in the table's order. Open circle with bar: the "
+                      f"paper's number and its tolerance band ({m.describe() or 'none'}); ours by "
+                      f"status: square within tolerance, diamond better than the paper beyond it, "
+                      f"X outside it, triangle where the paper prints no number; rows without a "
+                      f"shown result say 'pending'.", svg="table.svg" if kept else None))
+    page.add(B.Table(["row", "label", "paper", "ours", "Δ", "status", "result date", "page"], lines))
+    page.add(B.Para([f"Generated by `repro report {name}`; ours are the records the tables show "
+                     f"(repro/results/records.py SELECTION_RULE)."]))
+    html_path, md_path = _write_page(page, out_dir)
+    _remove_stale(page, out_dir)
+    return Written(name, html_path, md_path, [])
+
+
+def _existing_row_page(row, info, runs, tables):
+    from repro.paths import runs_root
+    from repro.report.sources import registry_report_dir, run_report_dir
+
+    if info is not None:
+        p = registry_report_dir(row.id, tables) / f"{PAGE}.html"
+    else:
+        p = run_report_dir(runs_root(runs) / row.training_key, row.id) / f"{PAGE}.html"
+    return p if p.is_file() else None
+
+
+def _remove_stale(page: B.Page, out_dir: Path) -> None:
+    """Images an earlier report left in the folder that this page does not show (a grid of a
+    row since removed, an SVG that grew too large): the folder holds exactly what it links."""
+    keep = {x for b in page.blocks if isinstance(b, B.Figure) for x in (b.src, b.svg) if x}
+    for p in Path(out_dir).iterdir():
+        if p.is_file() and p.suffix in (".png", ".svg") and p.name not in keep:
+            p.unlink()
+
