@@ -106,10 +106,18 @@ def evaluate(f, spec: EvalSpec, shape, out_dir, decode: Optional[Callable] = Non
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=num, unit="img", desc=f"eval {spec.metric}", dynamic_ncols=True)
+        import os
+
+        # samples/s and the ETA of all `num`, in words a reader does not have to decode
+        bar = tqdm(total=num, unit=" samples", desc=f"eval {spec.metric}", dynamic_ncols=True,
+                   smoothing=0.1, disable=os.environ.get("REPRO_NO_PROGRESS") == "1",
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} samples, "
+                              "{rate_fmt}, ETA {remaining} (elapsed {elapsed})")
 
     def stream():
         done = 0
+        if bar is not None:
+            bar.reset(total=num)   # the clock starts with sampling, not with loading the reference
         it = sample_batches(f, num, fbs, shape, spec.sigmas, spec.seed, device, class_sampler)
         while True:
             t0 = time.perf_counter()

@@ -191,7 +191,7 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
                          f"per micro-batch of {micro} instead of {local}; unset it or use more processes")
     order = _Order(len(data), batch, row.train.seed)
     step_fn = _make_step(row, f, fwd, opt, ema, objective, data, dim, total, dev, rank, world, local, micro)
-    periodic, shown = None, {}
+    periodic, shown, post = None, {}, {}
     if on_eval is not None and rt.eval_every and rank == 0:
         from repro.train.periodic_eval import PeriodicEval
 
@@ -244,8 +244,8 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
                 if rank == 0:
                     append_text(log_path, json.dumps(rec) + "\n")
                     if bar is not None:
-                        bar.set_postfix(loss=f"{mean:.4g}", N=n, c=f"{rec['c']:.3g}", it_s=f"{window / dt:.1f}",
-                                        **shown)
+                        post = dict(loss=f"{mean:.4g}", N=n, c=f"{rec['c']:.3g}", it_s=f"{window / dt:.1f}")
+                        bar.set_postfix(**post, **shown)
                         bar.update(window)
                 loss_sum.zero_()
                 window, t0 = 0, time.perf_counter()
@@ -253,6 +253,8 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
                 line = periodic(step)
                 append_text(log_path, json.dumps(line) + "\n")
                 shown = {line.get("metric_name", "metric"): f"{line.get('metric', float('nan')):.4g}"}
+                if bar is not None:
+                    bar.set_postfix(**post, **shown)
                 wall += line["eval_s"]      # counted in the run's wall time, not in its steps/s
                 t0 += line["eval_s"]
             if save:
