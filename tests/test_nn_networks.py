@@ -64,6 +64,33 @@ def test_class_conditional(arch):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
+def test_label_embedding_by_hand(arch):
+    # EDM training/networks.py: SongUNet adds map_label(onehot * sqrt(label_dim)) to the swapped
+    # [sin | cos] Fourier features; DhariwalUNet adds map_label(onehot) (no bias) after the noise MLP.
+    dim = 5
+    net = perturb_(build_network(tiny(arch, label_dim=dim))).eval()
+    x, c = inputs()
+    labels = torch.tensor([0, 3, 4])
+    w = net.map_label.weight.detach()
+    seen = []
+    with torch.no_grad():
+        if arch == "ncsnpp":
+            phase = c[:, None] * (2 * math.pi * net.map_noise.freqs)[None, :]
+            want = torch.cat([phase.sin(), phase.cos()], 1) + math.sqrt(dim) * w[:, labels].T + net.map_label.bias
+            hook = net.map_layer0.register_forward_pre_hook(lambda m, a: seen.append(a[0]))
+        else:
+            half = net.map_noise.num_channels // 2
+            phase = c[:, None] * torch.exp(-math.log(10000) * torch.arange(half) / half)[None, :]
+            noise = torch.cat([phase.cos(), phase.sin()], 1)
+            mlp = net.map_layer1(torch.nn.functional.silu(net.map_layer0(noise)))
+            want = torch.nn.functional.silu(mlp + w[:, labels].T)
+            hook = net.enc["8x8_block0"].affine.register_forward_pre_hook(lambda m, a: seen.append(a[0]))
+        net(x, c, labels)
+    hook.remove()
+    torch.testing.assert_close(seen[0], want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
 def test_state_dict_roundtrip_weights_only(arch, tmp_path):
     torch.manual_seed(0)
     net = perturb_(build_network(tiny(arch, label_dim=3))).eval()

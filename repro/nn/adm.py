@@ -1,4 +1,5 @@
-"""ADM UNet (Dhariwal & Nichol 2021) as re-implemented in EDM's `DhariwalUNet`.
+"""ADM UNet (Dhariwal & Nichol 2021): a port of EDM's re-implementation, `DhariwalUNet` in EDM's
+training/networks.py (NVlabs/edm), with the norms made pluggable (norms.py).
 
 Used by sLCT for 32×32×4 latents (LCT code: 128 ch, mult (1,2,3,4), 4 blocks, attention at
 16 and 8 and in the bottleneck, NsLN norms) and by iCT on ImageNet-64 (CM's ADM: 192 ch,
@@ -13,7 +14,9 @@ Used by sLCT for 32×32×4 latents (LCT code: 128 ch, mult (1,2,3,4), 4 blocks, 
 - embedding: PositionalEmbedding(model_channels, max_positions 10000, endpoint False) →
   Linear → SiLU → Linear (+ label Linear) → SiLU; width model_channels·channel_mult_emb.
 - init: kaiming-uniform × sqrt(1/3) for weights and biases; zero for conv1, proj, out_conv
-  (each block starts as the identity and the net outputs 0); labels kaiming-normal × sqrt(dim).
+  (each block starts as the identity and the net outputs 0).
+- labels: map_label(one-hot) without bias, its weights kaiming-normal × sqrt(label_dim) (the
+  one-hot itself is not scaled, unlike SongUNet; see ncsnpp.py).
 
 `ModelSpec.resblock_updown` is not read: this architecture always resamples inside residual
 blocks (the sLCT code ignores the flag for this model type). Augmentation labels

@@ -1,4 +1,6 @@
-"""The residual block shared by both UNets (EDM's UNetBlock, with the norms made pluggable).
+"""The residual block shared by both UNets: a port of `UNetBlock` in EDM's training/networks.py,
+with the norms made pluggable and attention through torch's scaled_dot_product_attention
+(EDM's AttentionOp computes the same softmax(qᵀk/sqrt(d))·v).
 
     h = conv0(silu(norm0(x)))                 # resamples here when up/down
     scale, shift = affine(emb)                # adaptive_scale (ADM "scale-shift norm")

@@ -1,4 +1,5 @@
-"""Noise-level embeddings of c_noise (CM: c_noise = 250·ln σ, computed by the core).
+"""Noise-level embeddings of c_noise (CM: c_noise = 250·ln σ, computed by the core): ports of
+`PositionalEmbedding` and `FourierEmbedding` in EDM's training/networks.py.
 
 Both take a (B,) tensor and return (B, num_channels) in float32 ordered [cos | sin], as
 EDM's layers do (so EDM-trained weights would line up).

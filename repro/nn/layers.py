@@ -1,4 +1,5 @@
-"""Linear and convolution layers with EDM's initialisation and FIR resampling.
+"""Linear and convolution layers with EDM's initialisation and FIR resampling: ports of
+`weight_init`, `Linear` and `Conv2d` in EDM's training/networks.py.
 
 Why not torch.nn.Conv2d / diffusers' Upsample2D/Downsample2D: the networks here need
 (a) EDM's init, where weights *and biases* are drawn from the same fan-in/fan-out law and

@@ -1,4 +1,7 @@
-"""NCSN++ (Song et al. 2021, score-SDE) as re-implemented in EDM's `SongUNet`, 'ncsnpp' config.
+"""NCSN++ (Song et al. 2021, score-SDE): a port of EDM's re-implementation, `SongUNet` in EDM's
+training/networks.py (NVlabs/edm), with the 'ncsnpp' settings of EDM's train.py (embedding_type
+'fourier', encoder_type 'residual', decoder_type 'standard', channel_mult_noise 2,
+resample_filter [1,3,3,1]) and the norms made pluggable (norms.py).
 
 iCT's CIFAR-10 network (sizes UNCONFIRMED, docs/FIDELITY.md): 128 channels, mult (2,2,2) (resolutions 32/16/8),
 4 blocks per resolution (iCT-deep: 8), attention at 16, Fourier embedding of c_noise with
@@ -7,7 +10,7 @@ scale 0.02, dropout 0.3. Facts kept from EDM's ncsnpp config:
 - noise embedding: FourierEmbedding(2·model_channels) (channel_mult_noise 2; a positional
   embedding, the DDPM++ config, uses 1·model_channels and endpoint=True), halves swapped to
   [sin | cos], then Linear → SiLU → Linear → SiLU to 4·model_channels; labels, if any, are
-  added after the Fourier features.
+  added after the Fourier features as map_label(one-hot · sqrt(label_dim)).
 - blocks: single-head attention, skip_scale sqrt(1/2), GroupNorm eps 1e-6, the [1,3,3,1]
   resample filter, 1×1 skip projection on resampling blocks, additive (not scale-shift)
   embedding. Init: xavier-uniform, biases 0; conv1/proj/output convs × 1e-5; qkv × sqrt(0.2).
@@ -99,7 +102,10 @@ class NCSNpp(nn.Module):
         emb = self.map_noise(c_noise.reshape(-1))
         emb = emb.reshape(emb.shape[0], 2, -1).flip(1).reshape(emb.shape)  # [cos|sin] → [sin|cos], as EDM
         if self.map_label is not None:
-            emb = emb + self.map_label(labels_to_onehot(class_labels, self.label_dim, emb))
+            # EDM's SongUNet feeds the one-hot scaled by sqrt(label_dim) (its DhariwalUNet instead
+            # draws the label weights sqrt(label_dim) larger; see adm.py).
+            onehot = labels_to_onehot(class_labels, self.label_dim, emb)
+            emb = emb + self.map_label(onehot * math.sqrt(self.label_dim))
         emb = F.silu(self.map_layer0(emb))
         emb = F.silu(self.map_layer1(emb))
 

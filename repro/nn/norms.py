@@ -1,5 +1,8 @@
 """Normalisation layers chosen by name (sLCT Sec. 4.6 and Table 2d).
 
+`GroupNorm` ports `GroupNorm` in EDM's training/networks.py; `NsLayerNorm` is sLCT's eq. 12; the
+others are torch's layers.
+
 `make_norm(name, channels, resolution)` serves both `ModelSpec.norm` (norm0, norm1 and the
 attention norm of every block) and `ModelSpec.last_norm` (the output norm). The [C,H,W]
 norms ('ln', 'rms', 'ns_layernorm') carry one affine value per element, so they must know
