@@ -83,7 +83,6 @@ def test_a_different_checkpoint_is_called_out(where):
 
 
 def test_hidden_record_and_missing_run(where):
-    from repro.io import ReproError
     from repro.report.build import row_page
 
     runs, tables = where
@@ -93,9 +92,13 @@ def test_hidden_record_and_missing_run(where):
     w = row_page(row)
     text = w.md.read_text()
     assert "do NOT show it" in text and "not on this machine" in text
-    with pytest.raises(ReproError, match="--force"):
-        row_page(row)                            # would drop curves a run dir once gave it
-    assert row_page(row, force=True) is not None
+    assert row_page(row).md.read_text() == text  # nothing drawn to lose: rewritten alike
+    (w.md.parent / "metric.png").write_bytes(b"drawn where the run was")
+    kept = row_page(row)
+    assert "kept the page" in kept.notes[0]      # would drop curves a run dir once gave it
+    assert (w.md.parent / "metric.png").read_bytes() == b"drawn where the run was"
+    row_page(row, force=True)
+    assert not (w.md.parent / "metric.png").exists()
 
 
 def test_table_page_links_row_pages(where):

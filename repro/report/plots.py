@@ -149,6 +149,8 @@ def table_figure(entries, metric_label: str, png: Path, svg: Path | None = None,
                         capsize=4, markersize=7, label=once("paper (bar: tolerance band)"))
         if e.get("ours") is not None:
             mk, filled, colour, text = STATUS_STYLE.get(e.get("status"), STATUS_STYLE["no claim"])
+            if e.get("hidden"):
+                filled, text = False, text + " (record not shown in the tables)"
             ax.plot([x + 0.12], [e["ours"]], linestyle="none", marker=mk, markersize=8,
                     markerfacecolor=colour if filled else "white", markeredgecolor="black",
                     label=once(text))
