@@ -91,6 +91,8 @@ def test_encode_resume_decode(prepared):
     z = torch.from_numpy(ref[:3]) / 0.18215
     with torch.no_grad():
         direct = vae.decode(z).sample
+    # decode ran in batches of 2, the direct call on 3: other conv kernels, so a pixel within
+    # rounding of a .5 boundary may round either way: one uint8 step, never more
     np.testing.assert_allclose(imgs.float().numpy(),
                                ((direct + 1) * 127.5).round().clamp(0, 255)
                                .permute(0, 2, 3, 1).numpy(), atol=1.0)

@@ -10,6 +10,7 @@ from repro.io import atomic_torch_save, safe_torch_load
 from repro.nn import build_network
 from repro.nn.embeddings import FourierEmbedding, PositionalEmbedding
 from helpers.tiny_nets import perturb_, tiny_spec
+from helpers.rounding import network_rounding
 
 ARCHS = ["adm", "ncsnpp"]
 
@@ -30,7 +31,9 @@ def test_shape_dtype_fp32_and_channels_last(arch):
     y = net(x, c)
     assert y.shape == x.shape and y.dtype == torch.float32
     y_cl = net(x.to(memory_format=torch.channels_last), c)
-    torch.testing.assert_close(y_cl, y, rtol=1e-4, atol=1e-5)
+    # Other conv kernels, so other summation orders: equal up to rounding, which scales with the
+    # output's magnitude, not each element's (measured 3e-6, bound 3e-4; a layout bug moves O(1))
+    torch.testing.assert_close(y_cl, y, rtol=0, atol=network_rounding(net) * float(y.abs().max()))
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -47,6 +50,10 @@ def test_bf16_autocast_channels_last(arch):
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         y_bf = net(x, c).float()
     y_fp = net(x, c).detach()
+    # bf16 rounds every layer's inputs and weights (relative 2^-9); over the L = 47 layers that is
+    # a random walk of about sqrt(L) * 2^-9 = 0.013 of the output's scale (measured 0.017). The
+    # rounding to bf16 is the same on any CPU (only fp32 accumulation order differs), so 0.05
+    # holds everywhere and still catches a layer that autocast breaks.
     assert (y_bf - y_fp).abs().max() <= 0.05 * y_fp.abs().max() + 1e-3
 
 
