@@ -89,9 +89,18 @@ def test_hidden_record_and_missing_run(where):
     row = load_row("demo/digits/nfe1")
     assert row_page(row) is None                 # no run, no record: nothing to report
     fake_record(row, tables, dirty=True)
+    assert row_page(row) is None                 # a record the tables hide, and no run here
+    fake_run(runs, row)
+    w = row_page(row)                            # its page goes beside the run, not under tables/
+    assert w.md.parent == runs / row.training_key / "report" / "demo__digits__nfe1"
+    assert "do NOT show it" in w.md.read_text() and not (tables / "reports").exists()
+    import shutil
+    shutil.rmtree(runs)
+    fake_record(row, tables, steps=200)          # now a clean one, and still no run here
     w = row_page(row)
+    assert w.md.parent == tables / "reports" / "demo" / "digits" / "nfe1"
     text = w.md.read_text()
-    assert "do NOT show it" in text and "not on this machine" in text
+    assert "the tables show it" in text and "not on this machine" in text
     assert row_page(row).md.read_text() == text  # nothing drawn to lose: rewritten alike
     (w.md.parent / "metric.png").write_bytes(b"drawn where the run was")
     kept = row_page(row)

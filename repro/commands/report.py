@@ -5,8 +5,8 @@ tolerance band; for the demo the untrained value and the held-out floor), loss, 
 steps/s from the run's metrics.jsonl, the sample grid of every NFE, the warnings the loop logged,
 the recipe with its paper-vs-code switches and unconfirmed settings, and the record's provenance.
 
-A row whose result is in the registry gets <tables>/reports/<row id>/ (the tables link it);
-any other row <run dir>/report/<row>/. Naming a table (demo, slct_table2, ...), or rows that
+A row whose result the tables show gets <tables>/reports/<row id>/ (the tables link it); any
+other row with a run directory here gets <run dir>/report/<row>/. Naming a table (demo, slct_table2, ...), or rows that
 span more than one row of a table ('slct/t2*', demo/digits), adds the table's page: all its rows
 on one figure, paper vs ours, linking each row's page.
 
@@ -51,7 +51,7 @@ def run(args) -> int:
         pages[i] = w
         print(f"wrote {w.html}  (and {w.md.name})" + "".join(f"\n  note: {n}" for n in w.notes))
     for i in skipped:
-        print(f"{i}: no run directory and no result record yet; nothing to report")
+        print(f"{i}: no run directory here and no result the tables show; nothing to report")
     wanted = list(named_tables)
     if many or len(ids) > 1:
         wanted += [n for n in dict.fromkeys(build.table_of(r) for r in rows.values()) if n and n not in wanted]

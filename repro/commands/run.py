@@ -55,7 +55,7 @@ def run(args) -> int:
             print(record_line(r["record_path"]))
         published = [r["record_path"] for r in results if not r["row"].smoke]
         if published:
-            _refresh_tables(args.tables, published)
+            _refresh_tables(args.tables, published, _write_reports(results, args))
     print(f"total {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -70,7 +70,23 @@ def _describe(metric: str) -> str:
     }.get(metric, metric)
 
 
-def _refresh_tables(root, new_records):
+def _write_reports(results, args) -> list:
+    """The report page of each new result the tables will show (they link it), drawn now, while
+    the run directory is here; results the tables hide keep their page beside the run."""
+    from repro.report.build import row_page
+    from repro.results.records import hidden_reason, read_record
+
+    pages = []
+    for r in results:
+        if r["row"].smoke or hidden_reason(read_record(r["record_path"])) is not None:
+            continue
+        w = row_page(r["row"], runs=args.runs, tables=args.tables)
+        if w is not None:
+            pages.append(w.html.parent)   # index.html, index.md and the images they show
+    return pages
+
+
+def _refresh_tables(root, new_records, pages=()):
     """Re-render the tables and list every file under the tables root this run created or
     changed, so that nothing there changes without the user being told."""
     import os
@@ -85,7 +101,7 @@ def _refresh_tables(root, new_records):
         print(f"warning: {path}: a smoke record in the registry; the tables skip it; delete it")
     existed = {name for name in rendered if (Path(root) / name).is_file()}
     changed = write_tables(rendered, root)
-    touched = [("created", Path(p)) for p in new_records]
+    touched = [("created", Path(p)) for p in new_records] + [("wrote the report", Path(p)) for p in pages]
     touched += [("changed" if p.name in existed else "created", p) for p in changed]
     shown = os.path.relpath(root) if not os.path.relpath(root).startswith("..") else str(root)
     print(f"files under {shown}/ this run created or changed ({len(touched)}):")

@@ -22,7 +22,7 @@ def run(args) -> int:
     import sys
 
     from repro.results import tables
-    from repro.results.records import shown_mask, smoke_paths
+    from repro.results.records import select_shown, shown_mask, smoke_paths
 
     rendered, root, records = tables.render_registry(args.root, with_records=True)
     smoke = smoke_paths(records)
@@ -42,9 +42,16 @@ def run(args) -> int:
         diffs = tables.check_tables(rendered, root)
         for d in diffs:
             print(d, end="" if d.endswith("\n") else "\n")
+        missing = tables.missing_reports(root, rendered)
+        for path, link in missing:
+            print(f"{path}: links {link}, which does not exist; `repro report ROW` writes it "
+                  f"(from the run directory), then `repro tables`")
         if diffs:
             print(f"repro tables: {len(diffs)} of {len(rendered)} tables under {root} are stale "
                   f"or missing; run `repro tables` and commit them")
+            return 1
+        if missing:
+            print(f"repro tables: {len(missing)} report link(s) under {root} go nowhere")
             return 1
         print(f"repro tables: {len(rendered)} tables under {root} are up to date")
         return 0
@@ -52,4 +59,10 @@ def run(args) -> int:
     for path in changed:
         print(f"wrote {path}")
     print(f"repro tables: {len(changed)} written, {len(rendered) - len(changed)} unchanged")
+    shown = select_shown(records)
+    ids = set() if shown is None or len(shown) == 0 else set(shown["row"])
+    lacking = sorted(ids - tables.existing_reports(root, ids))
+    if lacking:
+        print(f"repro tables: {len(lacking)} shown result(s) have no report page to link: "
+              f"`repro report {' '.join(lacking)}` writes them (then run `repro tables` again)")
     return 0

@@ -293,9 +293,11 @@ def _provenance_blocks(src: RowSource, out_dir: Path) -> list:
 
 
 def row_page(row, runs=None, tables=None, svg=True, force=False) -> Written | None:
-    """Write the page of one row; None when there is nothing to report (no run, no record)."""
+    """Write the page of one row; None when there is nothing to report here (no run directory and
+    no record the tables show)."""
     src = gather(row, runs, tables)
-    if src.record is None and not src.run_exists:
+    shown = src.record is not None and src.record.in_registry and src.record.hidden is None
+    if not shown and not src.run_exists:
         return None
     out_dir = src.report_dir
     drawn = [p.name for p in out_dir.glob("*.png")] if out_dir.is_dir() else []
@@ -368,7 +370,7 @@ def table_page(name: str, rows, row_pages: dict, runs=None, tables=None, svg=Tru
     title, metrics = TABLES[f"{name}.md"][0], TABLES[f"{name}.md"][1]
     members = rows_of_table(name, rows)
     recs = {r.id: pick_record(r.id, tables) for r in members}
-    in_registry = any(x is not None for x in recs.values())
+    in_registry = any(x is not None and x.hidden is None for x in recs.values())
     out_dir = (tables_root(tables) / "reports" / name) if in_registry else (runs_root(runs) / "report" / name)
     out_dir.mkdir(parents=True, exist_ok=True)
     metric = metrics[0] if metrics else (members[0].eval.metric if members else "fid")
@@ -432,7 +434,7 @@ def _existing_row_page(row, info, runs, tables):
     from repro.paths import runs_root
     from repro.report.sources import registry_report_dir, run_report_dir
 
-    if info is not None:
+    if info is not None and info.hidden is None:
         p = registry_report_dir(row.id, tables) / f"{PAGE}.html"
     else:
         p = run_report_dir(runs_root(runs) / row.training_key, row.id) / f"{PAGE}.html"

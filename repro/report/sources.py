@@ -165,7 +165,7 @@ class RowSource:
 
 def gather(row, runs=None, tables=None) -> RowSource:
     """Everything a row's page shows. The run directory is the one of the record's training key
-    (the row's current key when it has no record, or its recipe changed since)."""
+    (the row's current key when it has no record)."""
     from repro.paths import runs_root
 
     rec = pick_record(row.id, tables)
@@ -173,7 +173,9 @@ def gather(row, runs=None, tables=None) -> RowSource:
     run_dir = runs_root(runs) / (key or row.training_key)
     if rec is None:
         rec = run_record(run_dir, row.id)
+    # the registry's folder holds the pages of what the tables show, and only those: a record
+    # they hide (uncommitted code) gets its page beside its run
     report_dir = (registry_report_dir(row.id, tables) if rec is not None and rec.in_registry
-                  else run_report_dir(run_dir, row.id))
+                  and rec.hidden is None else run_report_dir(run_dir, row.id))
     return RowSource(row=row, record=rec, run_dir=run_dir, run_exists=run_dir.is_dir(),
                      report_dir=report_dir, metrics=read_metrics(run_dir / "metrics.jsonl"))

@@ -140,8 +140,17 @@ def _protocol(d, prefix=""):
     return ", ".join(parts)
 
 
-def _render_file(title, metrics, extra, placed, shown, demo_metrics):
+REPORTS = "reports"           # <tables>/reports/<row id>/index.md: `repro report` writes them
+
+
+def report_link(row_id: str) -> str:
+    """A table's link to a row's report, relative to the table (it works on a code host)."""
+    return f"{REPORTS}/{row_id}/index.md"
+
+
+def _render_file(title, metrics, extra, placed, shown, demo_metrics, reports=frozenset()):
     out = [f"# {title}", ""]
+    linked = any(i.kind == "ours" and i.id in shown and i.id in reports for i in placed)
     used, intended = {}, {}
     sections: dict = {}               # title -> its rows, in order of each section's first row
     for info in sorted(placed, key=_sort_key):
@@ -155,7 +164,8 @@ def _render_file(title, metrics, extra, placed, shown, demo_metrics):
             lab = tol.metric(m).label or m
             head += [lab] if metrics is None else [f"{lab} paper", f"{lab} ours", f"{lab} Δ",
                                                    f"{lab} status"]
-        head += [e.capitalize() for e in extra] + ["GPU-h", "Result date", "Notes"]
+        head += [e.capitalize() for e in extra] + ["GPU-h", "Result date"] + \
+            (["Report"] if linked else []) + ["Notes"]
         body = []
         for info in infos:
             rid = info.id
@@ -177,8 +187,10 @@ def _render_file(title, metrics, extra, placed, shown, demo_metrics):
                                 md.digits, sign=True),
                              "" if paper is None and ours is None else st]
             line += [info.epochs if e == "epochs" else info.batch for e in extra]
-            line += [_f(_v(rec, "training.gpu_hours"), 1), (_v(rec, "date") or "")[:10],
-                     "; ".join(([info.notes] if info.notes else []) + _flags(info, rec))]
+            line += [_f(_v(rec, "training.gpu_hours"), 1), (_v(rec, "date") or "")[:10]]
+            if linked:
+                line.append(f"[report]({report_link(rid)})" if rec is not None and rid in reports else "")
+            line += ["; ".join(([info.notes] if info.notes else []) + _flags(info, rec))]
             body.append([_cell(c) for c in line])
             if info.kind == "ours":
                 (used if rec is not None else intended).setdefault(
@@ -210,9 +222,10 @@ def _footnote(metrics, used, intended):
     return ["", *(f"- {x}" for x in lines)]
 
 
-def render_tables(rows, records_df, paper_rows=PAPER_ROWS) -> dict:
+def render_tables(rows, records_df, paper_rows=PAPER_ROWS, reports=frozenset()) -> dict:
     """{file name: markdown} for every table in TABLES (a table with no rows still renders,
-    so `--check` notices when rows disappear)."""
+    so `--check` notices when rows disappear). `reports`: the row ids whose report page exists
+    (report_link); a shown result links it, and a table with such a link has a Report column."""
     shown_df = select_shown(records_df)
     shown = {} if shown_df is None or len(shown_df) == 0 else {
         r["row"]: r for r in shown_df.to_dict("records")}
@@ -238,7 +251,8 @@ def render_tables(rows, records_df, paper_rows=PAPER_ROWS) -> dict:
                                    if k.startswith("ours.") and _v(shown[i.id], k) is not None}
                                   | {i.intended["metric"] for i in ours
                                      if (i.intended or {}).get("metric")})
-        out[fname] = _render_file(title, metrics, extra, placed[fname], shown, demo_metrics)
+        out[fname] = _render_file(title, metrics, extra, placed[fname], shown, demo_metrics,
+                                  frozenset(reports))
     return out
 
 
@@ -254,6 +268,26 @@ def check_tables(rendered: dict, out_dir) -> list:
                 fromfile=f"{path} (on disk{'' if path.is_file() else ', missing'})",
                 tofile=f"{path} (from the registry)")))
     return diffs
+
+
+def existing_reports(root, row_ids) -> set:
+    """The ids among `row_ids` whose report page lies under `root` (report_link)."""
+    return {i for i in row_ids if (Path(root) / report_link(i)).is_file()}
+
+
+def missing_reports(out_dir, names=None) -> list:
+    """(table path, link) for every report link in the tables on disk under `out_dir` (the files
+    of TABLES, or `names`) whose page is not there."""
+    import re
+
+    out = []
+    for name in sorted(names or TABLES):
+        path = Path(out_dir) / name
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        for link in re.findall(r"\]\((" + REPORTS + r"/[^)]+)\)", text):
+            if not (Path(out_dir) / link).is_file():
+                out.append((path, link))
+    return out
 
 
 def write_tables(rendered: dict, out_dir) -> list:
@@ -279,5 +313,7 @@ def render_registry(root=None, with_records=False):
     # by module name, so that a test can stand in a repro.rows of its own (sys.modules)
     rows = importlib.import_module("repro.rows").all_rows()
     records = load_records(root)
-    rendered = render_tables(rows, records, PAPER_ROWS)
+    shown = select_shown(records)
+    ids = set() if shown is None or len(shown) == 0 else set(shown["row"])
+    rendered = render_tables(rows, records, PAPER_ROWS, existing_reports(root, ids))
     return (rendered, root, records) if with_records else (rendered, root)
