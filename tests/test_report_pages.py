@@ -39,6 +39,7 @@ def test_row_page_from_a_run(where):
     fake_run(runs, row)
     w = row_page(row)
     assert w.html.parent == runs / row.training_key / "report" / "demo__digits__nfe1"
+    assert (w.html.parent / "metric.svg").is_file()     # beside the run: SVG too
     html, md = w.html.read_text(), w.md.read_text()
     for text in (html, md):
         # the curves, both grids with captions, the warning, the recipe, the unconfirmed/switch parts
@@ -64,6 +65,7 @@ def test_row_page_of_a_registry_record(where):
     rec = fake_record(row, tables)
     w = row_page(row)
     assert w.html.parent == tables / "reports" / "demo" / "digits" / "nfe2"
+    assert not list(w.html.parent.glob("*.svg"))         # committed with the tables: PNG only
     text = w.md.read_text()
     assert "the tables show it" in text
     assert "matches the record (step 200" in text

@@ -19,7 +19,8 @@ def add_arguments(p):
                         "(demo, ict_cifar10, ict_imagenet64, slct_table1, slct_table2)")
     p.add_argument("--runs", default=None, help="run directories root (default $REPRO_RUNS or <project>/runs)")
     p.add_argument("--tables", default=None, help="registry root (default $REPRO_TABLES or <project>/tables)")
-    p.add_argument("--no-svg", action="store_true", help="PNG figures only")
+    p.add_argument("--no-svg", action="store_true",
+                   help="PNG figures only (pages under the tables are always PNG only: they are committed)")
     p.add_argument("--force", action="store_true",
                    help="rewrite a registry report even when its run directory is not on this machine")
 

@@ -18,6 +18,11 @@ class Link:
     md: str | None = None            # the Markdown page's href when it differs (index.md for index.html)
 
 
+@dataclass(frozen=True)
+class Mono:
+    text: str                        # a command or a name, set in code type
+
+
 @dataclass
 class Heading:
     text: str
@@ -84,12 +89,14 @@ code { font-size: 0.92em; }
 
 
 def _h_parts(parts) -> str:
-    if isinstance(parts, (str, Link)):
+    if isinstance(parts, (str, Link, Mono)):
         parts = [parts]
     out = []
     for p in parts:
         if isinstance(p, Link):
             out.append(f'<a href="{html.escape(p.href, quote=True)}">{html.escape(p.text)}</a>')
+        elif isinstance(p, Mono):
+            out.append(f"<code>{html.escape(p.text)}</code>")
         else:
             out.append(html.escape(str(p)))
     return "".join(out)
@@ -137,11 +144,18 @@ def _m_text(s: str) -> str:
     return s.replace("\n#", "\n\\#") if not s.startswith("#") else "\\" + s.replace("\n#", "\n\\#")
 
 
+def _m_part(p) -> str:
+    if isinstance(p, Link):
+        return f"[{_m_text(p.text)}]({p.md or p.href})"
+    if isinstance(p, Mono):
+        return f"`{p.text}`" if "`" not in p.text else f"`` {p.text} ``"
+    return _m_text(str(p))
+
+
 def _m_parts(parts) -> str:
-    if isinstance(parts, (str, Link)):
+    if isinstance(parts, (str, Link, Mono)):
         parts = [parts]
-    return "".join(f"[{_m_text(p.text)}]({p.md or p.href})" if isinstance(p, Link) else _m_text(str(p))
-                   for p in parts)
+    return "".join(_m_part(p) for p in parts)
 
 
 def _m_cell(parts) -> str:

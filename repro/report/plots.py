@@ -13,6 +13,7 @@ from pathlib import Path
 
 DPI = 80                     # modest: committed reports stay small
 SVG_MAX_BYTES = 150_000      # an SVG larger than this is not kept (the PNG stays)
+PNG_COLOURS = 64
 
 # Status of a row in a table figure -> (marker, filled, colour, legend text)
 STATUS_STYLE = {
@@ -35,8 +36,15 @@ def _save(fig, png: Path, svg: Path | None = None) -> Path | None:
 
     from repro.io import atomic_write_bytes
 
+    from PIL import Image
+
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    # a line plot needs few colours: a 64-colour palette is a third of the size, and looks alike
+    img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    buf = io.BytesIO()
+    img.quantize(colors=PNG_COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE) \
+        .save(buf, format="PNG", optimize=True)
     atomic_write_bytes(png, buf.getvalue())
     if svg is None:
         return None
