@@ -11,14 +11,14 @@ from repro.cli import main
 from repro.results import records as registry
 from repro.results import tables
 from repro.results.paper_numbers import PAPER_ROWS
-from repro.specs import (Claim, CurriculumSpec, DataSpec, EvalSpec, LossSpec, ModelSpec,
-                         OptimSpec, Row, TrainSpec)
+from repro.specs import Claim, DataSpec, Row
+
+from helpers.specs import recipe
 
 
 def _row(row_id, paper, table, label, nfe, data="celebahq256", metric="fid", **nums):
     return Row(id=row_id, claim=Claim(paper, table, label, nfe, **nums), data=DataSpec(data, 256),
-               model=ModelSpec(), loss=LossSpec(), curriculum=CurriculumSpec(), optim=OptimSpec(),
-               train=TrainSpec(batch_size=128, epochs=1400), eval=EvalSpec(metric=metric))
+               **recipe(train=dict(batch_size=128, epochs=1400), eval=dict(metric=metric)))
 
 
 T2A = "(a) Components of the proposed framework"
@@ -46,6 +46,7 @@ def _record(row_id, ours, date="2025-06-01T00:00:00.000000Z", gpu_hours=12.5, gi
                                 {"wall_s": 1.0, "gpu_hours": gpu_hours, "steps": 10},
                                 hardware={"device": "test", "count": 1},
                                 extra={"date": date, "git": git,
+                                       "checkpoint": {"path": "ckpt/step-0000010.pt", "sha256": "0" * 64},
                                        "row_args": {"overrides": [], "smoke": smoke}})
 
 

@@ -5,22 +5,59 @@ from repro.cli import main
 from repro.io import ReproError
 from repro.results import records as registry
 from repro.results import verify
-from repro.specs import (Claim, CurriculumSpec, DataSpec, EvalSpec, LossSpec, ModelSpec,
-                         OptimSpec, Row, TrainSpec)
+from repro.specs import Claim, DataSpec, Row
+
+from helpers.specs import recipe
+
+
+def _head():
+    import subprocess
+    from pathlib import Path
+    return subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "HEAD"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _write(tmp_path, git=None, row=None):
+    import dataclasses
+
+    from repro.rows import load_row
+    row = row or load_row("demo/digits/nfe1")
+    row = dataclasses.replace(row, eval=dataclasses.replace(row.eval, num_samples=500))
+    ckpt = tmp_path / "latest.pt"
+    ckpt.write_bytes(b"weights v1")
+    # provenance pinned: clean at this repository's HEAD unless a test says otherwise
+    rec = registry.make_record(row, {"w2_pixels": 0.2000}, {"impl": "repro"}, ckpt,
+                               {"wall_s": 10.0, "gpu_hours": 0.0, "steps": 100},
+                               hardware={"device": "cpu", "count": 1},
+                               extra={"git": git or {"commit": _head(), "dirty": False}})
+    return registry.write_record(rec, tmp_path), ckpt
 
 
 @pytest.fixture
 def recorded(tmp_path):
-    row = Row(id="demo/digits/nfe1", claim=Claim("demo", "demo", "CT on digits", 1),
-              data=DataSpec("digits", 8, channels=1), model=ModelSpec(), loss=LossSpec(),
-              curriculum=CurriculumSpec(), optim=OptimSpec(), train=TrainSpec(),
-              eval=EvalSpec(metric="w2_pixels", num_samples=500))
-    ckpt = tmp_path / "latest.pt"
-    ckpt.write_bytes(b"weights v1")
-    rec = registry.make_record(row, {"w2_pixels": 0.2000}, {"impl": "repro"}, ckpt,
-                               {"wall_s": 10.0, "gpu_hours": 0.0, "steps": 100},
-                               hardware={"device": "cpu", "count": 1})
-    return registry.write_record(rec, tmp_path), ckpt
+    return _write(tmp_path)
+
+
+@pytest.mark.parametrize("git,why", [({"commit": _head(), "dirty": True}, "uncommitted changes"),
+                                     ({"commit": "0" * 40, "dirty": False}, "not in this repository"),
+                                     ({"commit": None, "dirty": None}, "git commit unknown")])
+def test_numbers_agree_but_provenance_fails(tmp_path, git, why):
+    path, _ = _write(tmp_path, git=git)
+    res = verify.verify_record(path, evaluate_fn=lambda r, c: {"w2_pixels": 0.2000})
+    assert not res.ok and res.exit_code == 1
+    assert any(ln.startswith("FAIL provenance") and why in ln for ln in res.lines), res.lines
+    assert res.lines[-1].startswith("NOT verified")
+
+
+def test_recipe_changed_since_record_fails_provenance(tmp_path):
+    import dataclasses
+
+    from repro.rows import load_row
+    row = load_row("demo/digits/nfe1")
+    then = row.operative_config.replace("LossSpec.diff_r = ", "LossSpec.diff_r = 0.5 #")
+    path, _ = _write(tmp_path, row=dataclasses.replace(row, operative_config=then))
+    res = verify.verify_record(path, evaluate_fn=lambda r, c: {"w2_pixels": 0.2000})
+    assert res.exit_code == 1 and any("recipe changed" in ln for ln in res.lines), res.lines
 
 
 def test_agree(recorded):

@@ -34,6 +34,24 @@ def run(args) -> int:
     if hidden:
         print(f"repro tables: {hidden} record(s) kept in the registry but not shown: provenance "
               f"not clean (git commit unknown or uncommitted changes when written)")
+    unknown = records.attrs.get("unknown_rows", [])
+    for path in unknown:
+        print(f"{'error' if args.check else 'warning'}: {path}: a record of a row that does not exist "
+              f"(no gin file); no table shows it: restore the row or move the record out",
+              file=sys.stderr)
+    if args.check and unknown:
+        print(f"repro tables: {len(unknown)} record(s) of unknown rows under {root}/results",
+              file=sys.stderr)
+        return 2
+    from repro.results.records import stale_temp_files
+    for tmp in stale_temp_files(root):
+        if args.check:
+            print(f"warning: {tmp}: a temp file left by a killed writer; `repro tables` removes it",
+                  file=sys.stderr)
+        else:
+            import os
+            os.unlink(tmp)
+            print(f"removed {tmp} (a temp file left by a killed writer)", file=sys.stderr)
     if args.check and smoke:
         print(f"repro tables: {len(smoke)} smoke record(s) under {root}/results; "
               f"delete them and re-run", file=sys.stderr)

@@ -185,6 +185,31 @@ def validate_record(record, source="record") -> None:
         bad(f"row id {record['row']!r} is not a row name (e.g. slct/t2c/cauchy)")
     if not DATE_RE.match(record["date"]):
         bad(f"date {record['date']!r} is not UTC 'YYYY-MM-DDTHH:MM:SS.ffffffZ'")
+    try:
+        when = _dt.datetime.strptime(record["date"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=_dt.timezone.utc)
+    except ValueError:
+        bad(f"date {record['date']!r} is not a real date")
+    if when > _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=MAX_CLOCK_SKEW_S):
+        bad(f"date {record['date']} lies in the future (more than {MAX_CLOCK_SKEW_S // 60} minutes "
+            f"of clock skew); a record dated ahead would be shown forever")
+    _check_sizes(record, bad)
+    proto = record["protocol"]
+    for key in ("num_samples", "nfe", "seed"):
+        v = proto[key]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            bad(f"protocol.{key} = {_short(v)}: a non-negative integer or null expected")
+    if not isinstance(proto["sigmas"], list) or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in proto["sigmas"]):
+        bad(f"protocol.sigmas = {_short(proto['sigmas'])}: a list of finite numbers expected")
+    for key in ("metric", "impl", "mode", "reference", "reference_sha256", "gen_format", "extractor"):
+        if proto[key] is not None and not isinstance(proto[key], (str, dict)):
+            bad(f"protocol.{key} = {_short(proto[key])}: text or null expected")
+    if not isinstance(record["git"]["commit"], (str, type(None))) or \
+            not isinstance(record["git"]["dirty"], (bool, type(None))):
+        bad("git: commit must be text or null and dirty true, false or null")
+    for key in ("path", "sha256"):
+        if not isinstance(record["checkpoint"][key], (str, type(None))):
+            bad(f"checkpoint.{key} = {_short(record['checkpoint'][key])}: text or null expected")
     for name, v in record["ours"].items():
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
                               or not math.isfinite(v)):
@@ -193,6 +218,34 @@ def validate_record(record, source="record") -> None:
         v = record["training"][key]
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
             bad(f"training.{key} = {v!r}: a number or null expected")
+
+
+MAX_CLOCK_SKEW_S = 600
+MAX_RECORD_BYTES = 1 << 20        # a record is a few KB; the operative config is the largest part
+MAX_TEXT = 64 * 1024              # any one string in a record
+MAX_ITEMS = 10_000                # entries in any one object or list
+
+
+def _short(v, n: int = 60) -> str:
+    text = repr(v)
+    return text if len(text) <= n else text[:n] + "…"
+
+
+def _check_sizes(obj, bad, where="record", depth=0) -> None:
+    """Bounds on what a record may hold, so a hostile file cannot blow up a table or memory."""
+    if depth > 8:
+        bad(f"{where}: nested too deeply")
+    if isinstance(obj, str):
+        if len(obj) > MAX_TEXT:
+            bad(f"{where}: text of {len(obj)} characters (at most {MAX_TEXT})")
+    elif isinstance(obj, (dict, list)):
+        if len(obj) > MAX_ITEMS:
+            bad(f"{where}: {len(obj)} entries (at most {MAX_ITEMS})")
+        items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+        for k, v in items:
+            if isinstance(k, str) and len(k) > 256:
+                bad(f"{where}: a key of {len(k)} characters")
+            _check_sizes(v, bad, f"{where}.{k}" if isinstance(obj, dict) else f"{where}[{k}]", depth + 1)
 
 
 # ---------------------------------------------------------------- write / read
@@ -219,11 +272,28 @@ def write_record(record: dict, root=None) -> Path:
 
 def read_record(path) -> dict:
     """One record, validated; ReproError naming the file when it is not a valid record."""
+    import stat
+
     try:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            target = Path(path).resolve()
+            if not _inside_registry(target, path):
+                raise ReproError(f"{path}: a symlink leaving the registry (to {target}); records "
+                                 f"must be files inside it: copy the record in, or remove the link")
+            st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise ReproError(f"{path}: not a regular file; only record files belong in the registry: "
+                             f"remove it")
+        if st.st_size > MAX_RECORD_BYTES:
+            raise ReproError(f"{path}: {st.st_size} bytes, larger than any record "
+                             f"({MAX_RECORD_BYTES} at most); move it out of the registry")
         with open(path, "rb") as f:
-            text = f.read()
+            text = f.read(MAX_RECORD_BYTES + 1)
     except OSError as e:
         raise ReproError(f"{path}: cannot read ({e.strerror or e})") from None
+    if len(text) > MAX_RECORD_BYTES:
+        raise ReproError(f"{path}: larger than any record ({MAX_RECORD_BYTES} bytes at most)")
     try:
         record = json.loads(text)
     except ValueError as e:
@@ -233,13 +303,46 @@ def read_record(path) -> dict:
     return record
 
 
+_registry_roots: list = []
+
+
+def _inside_registry(target: Path, path) -> bool:
+    return any(target.is_relative_to(r) for r in _registry_roots) or any(
+        target.is_relative_to(p.resolve()) for p in Path(path).parents if p.name == "results")
+
+
 def record_files(root=None) -> list:
-    """Record paths (str), sorted; writers' temp files ('.' names) are skipped."""
+    """Record paths (str), sorted; writers' temp files ('.' names) are skipped. A symlinked
+    directory is refused (followed, it could loop or leave the registry; skipped, results would
+    vanish without a word)."""
     out = []
+    base = results_dir(root)
+    _registry_roots[:] = [base.resolve()] if base.exists() else []
     # os.walk and plain strings, not Path.rglob: several times faster on 10,000 files
-    for d, dirs, files in os.walk(results_dir(root)):
+    for d, dirs, files in os.walk(base):
+        for x in dirs:
+            if not x.startswith(".") and os.path.islink(os.path.join(d, x)):
+                raise ReproError(f"{os.path.join(d, x)}: a symlinked directory in the registry; "
+                                 f"replace it with a real directory holding the records")
         dirs[:] = [x for x in dirs if not x.startswith(".")]
         out += [os.path.join(d, f) for f in files if f.endswith(".json") and f[0] != "."]
+    return sorted(out)
+
+
+def stale_temp_files(root=None, older_than_s: float = 3600.0) -> list:
+    """Writers' temp files ('.' names) older than an hour: left by a killed writer."""
+    import time
+
+    out, now = [], time.time()
+    for d, dirs, files in os.walk(results_dir(root)):
+        for f in files:
+            p = os.path.join(d, f)
+            if f.startswith(".") and f.endswith(".tmp"):
+                try:
+                    if now - os.lstat(p).st_mtime > older_than_s:
+                        out.append(p)
+                except OSError:
+                    pass
     return sorted(out)
 
 
@@ -323,6 +426,42 @@ def hidden_reason(record) -> str | None:
         return (f"the checkout {what} outside tables/ when it was written (commit {commit[:10]}); "
                 f"commit them and run again to publish")
     return None
+
+
+_NOT_RECIPE = ("Claim.", "RuntimeSpec.", "repro.recipe.unconfirmed")
+
+
+def recipe_bindings(operative: str) -> set:
+    """The bindings of an operative config that decide what is trained and how it is scored:
+    all but the claim (placement, notes) and the runtime (how to run, not what)."""
+    lines, cur = set(), ""
+    for line in (operative or "").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line[0] in " \t)]}" and cur:         # continuation of a multi-line value
+            cur += " " + line.strip()
+            continue
+        if cur:
+            lines.add(cur)
+        cur = line.strip()
+    if cur:
+        lines.add(cur)
+    return {b for b in lines if not b.startswith(_NOT_RECIPE) and not b.startswith("import ")}
+
+
+def provenance_problems(record, row=None) -> list:
+    """What keeps a shown record from being fully checkable: no checkpoint, or a recipe that
+    differs from the row's today. (Dirty or unknown commits are never shown: hidden_reason.)"""
+    out = []
+    if not _get(record, "checkpoint.sha256"):
+        out.append("no checkpoint recorded (cannot be verified)")
+    if row is not None:
+        then = _get(record, "operative_config")
+        if isinstance(then, str) and recipe_bindings(then) != recipe_bindings(row.operative_config):
+            diff = sorted(recipe_bindings(then) ^ recipe_bindings(row.operative_config))
+            out.append(f"the row's recipe changed since this result ({len(diff)} binding"
+                       f"{'s' if len(diff) != 1 else ''} differ)")
+    return out
 
 
 def shown_mask(df):

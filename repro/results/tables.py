@@ -18,7 +18,7 @@ from pathlib import Path
 from repro.io import atomic_write_text
 from repro.results import tolerances as tol
 from repro.results.paper_numbers import PAPER_ROWS
-from repro.results.records import SELECTION_RULE, select_shown
+from repro.results.records import SELECTION_RULE, provenance_problems, select_shown
 
 # file -> (title, metrics (None: whatever the demo records hold), extra columns,
 #          (Claim.paper in lower case, the Claim.table values the file shows))
@@ -57,6 +57,7 @@ class _Info:
     group: str = ""
     order: int = 0
     printed: int = 0                 # paper rows: position in paper_rows
+    row: object = None               # the repro.specs.Row, for the provenance check
 
 
 def _sort_key(info):
@@ -84,13 +85,13 @@ def _info(row):
     intended = {"metric": ev.metric, "mode": ev.fid_mode, "reference": ev.reference,
                 "num_samples": ev.num_samples, "gen_format": ev.gen_format, "seed": ev.seed,
                 "precision_recall": ev.precision_recall}
-    notes = claim.get("notes", "") + ("" if claim.get("confirmed", True) else
-                                      " [paper number UNCONFIRMED]")
+    notes = _text(claim.get("notes", "")) + ("" if claim.get("confirmed", True) else
+                                             " [paper number UNCONFIRMED]")
     return _Info(id=row.id, label=claim["label"], nfe=claim["nfe"], claim=claim,
                  notes=notes.strip(), epochs=_epochs(row.train.epochs),
                  batch=row.train.batch_size, training_key=row.training_key,
                  intended=intended, section=claim["section"], group=claim["group"],
-                 order=claim["order"])
+                 order=claim["order"], row=row)
 
 
 def _v(rec, key):
@@ -106,6 +107,21 @@ def _f(v, digits, sign=False):
     return "" if v is None else f"{v:{'+' if sign else ''}.{digits}f}"
 
 
+_CONTROL = {c: " " for c in range(32)} | {127: " "}
+MAX_CELL = 300
+
+
+def _text(s) -> str:
+    """Text from a record or a claim, made inert in markdown: no line breaks (a heading or a
+    fake row), no pipes (a fake column), no links, HTML or code spans; bounded in length."""
+    t = str(s).translate(_CONTROL)
+    if len(t) > MAX_CELL:
+        t = t[:MAX_CELL] + "…"
+    for ch in "\\`[]<>|":
+        t = t.replace(ch, "\\" + ch)
+    return t
+
+
 def _cell(s):
     return "" if s is None else str(s).replace("|", "\\|").replace("\n", " ")
 
@@ -119,7 +135,9 @@ def _flags(info, rec):
     n, want = _v(rec, "protocol.num_samples"), (info.intended or {}).get("num_samples")
     if n is not None and want is not None and int(n) != int(want):
         out.append(f"{int(n)} samples (the row asks {int(want)})")
-    return out
+    if rec is not None and info.row is not None:
+        out += [f"not clean: {p}" for p in provenance_problems(rec, info.row)]
+    return [_text(x) for x in out]
 
 
 def _protocol(d, prefix=""):
@@ -136,7 +154,7 @@ def _protocol(d, prefix=""):
             continue   # the clean-fid mode means nothing for the demo metrics
         if v not in (None, "", "none"):
             v = str(v)[:12] if k == "reference_sha256" else v
-            parts.append(f"{name}={int(v) if isinstance(v, float) and v.is_integer() else v}")
+            parts.append(f"{name}={_text(int(v) if isinstance(v, float) and v.is_integer() else v)}")
     return ", ".join(parts)
 
 
@@ -170,7 +188,7 @@ def _render_file(title, metrics, extra, placed, shown, demo_metrics, reports=fro
         for info in infos:
             rid = info.id
             rec = shown.get(rid)
-            line = ([info.group] if has_group else []) + [info.label, info.nfe]
+            line = ([_text(info.group)] if has_group else []) + [_text(info.label), info.nfe]
             for m in cols:
                 md = tol.metric(m)
                 paper, ours = info.claim.get(m), _v(rec, f"ours.{m}")
@@ -182,6 +200,8 @@ def _render_file(title, metrics, extra, placed, shown, demo_metrics, reports=fro
                     line += [_f(paper, 2) or "–", "pending", "", "pending"]
                 else:
                     st = tol.status(paper, ours, m)
+                    if info.row is not None and provenance_problems(rec, info.row):
+                        st += " (not clean: see notes)"
                     line += [_f(paper, 2) or "–", _f(ours, md.digits) or "—",
                              _f(None if paper is None or ours is None else ours - paper,
                                 md.digits, sign=True),
@@ -218,7 +238,7 @@ def _footnote(metrics, used, intended):
     for what, groups in (("Protocol of the shown results", used),
                          ("Intended protocol (pending rows)", intended)):
         for proto, ids in sorted(groups.items()):
-            lines.append(f"{what}: {proto or 'not recorded'} ({', '.join(ids)}).")
+            lines.append(f"{what}: {proto or 'not recorded'} ({', '.join(ids)}).")   # ids: ROW_ID_RE
     return ["", *(f"- {x}" for x in lines)]
 
 
@@ -316,4 +336,14 @@ def render_registry(root=None, with_records=False):
     shown = select_shown(records)
     ids = set() if shown is None or len(shown) == 0 else set(shown["row"])
     rendered = render_tables(rows, records, PAPER_ROWS, existing_reports(root, ids))
+    # records no table can show (their row has no gin file): --check fails on them
+    records.attrs["unknown_rows"] = unknown_row_records(records, rows)
     return (rendered, root, records) if with_records else (rendered, root)
+
+
+def unknown_row_records(records_df, rows) -> list:
+    """Paths of records whose row id names none of `rows`: no table can show them."""
+    if records_df is None or len(records_df) == 0:
+        return []
+    known = {r["id"] if isinstance(r, dict) else r.id for r in rows}
+    return sorted(records_df.loc[~records_df["row"].isin(known), "path"])

@@ -65,6 +65,8 @@ def verify_record(record_path, evaluate_fn=None, ckpt=None) -> VerifyResult:
 
     record = read_record(record_path)
     lines = [f"record {record_path}: row {record['row']}, date {record['date']}"]
+    problems = provenance_issues(record)
+    lines += [f"FAIL provenance: {p}" for p in problems]
     rec_ckpt = record["checkpoint"]
     if ckpt is None and not rec_ckpt.get("path"):
         raise ReproError(f"{record_path}: records no checkpoint; nothing to verify against")
@@ -102,7 +104,42 @@ def verify_record(record_path, evaluate_fn=None, ckpt=None) -> VerifyResult:
                      f"re-evaluated {new[name]:.{m.digits}f} (Δ {new[name] - old:+.{m.digits}f}, "
                      f"tolerance ±{m.verify_tolerance(old):.{m.digits}f}): "
                      f"{'agree' if agree else 'disagree'}")
+    if ok and problems:
+        lines.append(f"NOT verified: the numbers agree with the checkpoint, but the record's provenance "
+                     f"has {len(problems)} problem{'s' if len(problems) > 1 else ''} (above)")
+        return VerifyResult(False, 1, lines)
     lines.append("verified: the record agrees with its checkpoint" if ok else
                  "NOT verified: the re-evaluation disagrees with the record")
     return VerifyResult(ok, 0 if ok else 1, lines)
+
+
+def provenance_issues(record: dict) -> list:
+    """What keeps a record from being a clean result of this repository: a smoke run, a dirty or
+    unknown commit, a commit this checkout does not have, no checkpoint, a recipe that differs
+    from the row's today, a row that no longer exists."""
+    import subprocess
+
+    from repro.results.records import git_state, hidden_reason, provenance_problems
+    from repro.rows import all_row_ids, load_row
+
+    out = []
+    why = hidden_reason(record)
+    if why:
+        out.append(why)
+    commit = (record.get("git") or {}).get("commit")
+    if isinstance(commit, str) and commit and git_state().get("commit"):
+        here = str(Path(__file__).resolve().parent)
+        known = subprocess.run(["git", "-C", here, "cat-file", "-e", f"{commit}^{{commit}}"],
+                               capture_output=True, timeout=30).returncode == 0
+        if not known:
+            out.append(f"commit {commit[:12]} is not in this repository")
+    if record["row"] not in all_row_ids():
+        out.append(f"row {record['row']} does not exist here (no gin file)")
+        return out
+    args = record.get("row_args") or {}
+    try:
+        row = load_row(record["row"], overrides=tuple(args.get("overrides", ())), smoke=bool(args.get("smoke")))
+    except ReproError as e:
+        return out + [f"the row does not load with the record's overrides ({e})"]
+    return out + provenance_problems(record, row)
 
