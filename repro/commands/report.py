@@ -17,6 +17,9 @@ def add_arguments(p):
     p.add_argument("targets", nargs="+", metavar="ROWS|TABLE",
                    help="row ids or globs (e.g. demo/digits, 'slct/t2*'), or a table name "
                         "(demo, ict_cifar10, ict_imagenet64, slct_table1, slct_table2)")
+    p.add_argument("--smoke", action="store_true", help="the rows' smoke variants (runs of `repro run --smoke`)")
+    p.add_argument("--set", action="append", default=[], metavar="BINDING",
+                   help="extra gin binding the run was made with (repeatable), as for repro run")
     p.add_argument("--runs", default=None, help="run directories root (default $REPRO_RUNS or <project>/runs)")
     p.add_argument("--tables", default=None, help="registry root (default $REPRO_TABLES or <project>/tables)")
     p.add_argument("--no-svg", action="store_true",
@@ -42,7 +45,7 @@ def run(args) -> int:
         hits = expand([t])
         many = many or len(hits) > 1
         ids += [i for i in hits if i not in ids]
-    rows = {i: load_row(i) for i in ids}
+    rows = {i: load_row(i, overrides=args.set, smoke=args.smoke) for i in ids}
     pages, skipped = {}, []
     for i, row in rows.items():
         w = build.row_page(row, runs=args.runs, tables=args.tables, svg=not args.no_svg, force=args.force)
@@ -54,7 +57,7 @@ def run(args) -> int:
     for i in skipped:
         print(f"{i}: no run directory here and no result the tables show; nothing to report")
     wanted = list(named_tables)
-    if many or len(ids) > 1:
+    if (many or len(ids) > 1) and not (args.smoke or args.set):   # tables hold the rows as written
         wanted += [n for n in dict.fromkeys(build.table_of(r) for r in rows.values()) if n and n not in wanted]
     if wanted:
         everything = everything if everything is not None else all_rows()

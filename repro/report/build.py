@@ -125,10 +125,10 @@ def _results_table(src: RowSource) -> B.Table | None:
 def _record_state(src: RowSource) -> str:
     if src.record is None:
         return "No result record yet (the row has not been evaluated, or was run with --no-record)."
-    where = "the registry" if src.record.in_registry else "beside its run"
+    where = "in the registry" if src.record.in_registry else "beside its run"
     if src.record.hidden is None:
-        return f"Result record in {where}; the tables show it."
-    return f"Result record in {where}; the tables do NOT show it: {src.record.hidden}."
+        return f"Result record {where}; the tables show it."
+    return f"Result record {where}; the tables do NOT show it: {src.record.hidden}."
 
 
 def _metric_block(src: RowSource, out_dir: Path, svg: bool, notes: list) -> list:
