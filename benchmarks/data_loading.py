@@ -70,9 +70,9 @@ def step_rate(shape, batch, iters=3):
     except ImportError:
         return None
     c, h, _ = shape
-    net = build_network(ModelSpec(img_resolution=h, in_channels=c, out_channels=c,
+    net = build_network(ModelSpec(arch="adm", img_resolution=h, in_channels=c, out_channels=c,
                                   model_channels=32, channel_mult=(1, 2), num_blocks=1,
-                                  attn_resolutions=()))
+                                  attn_resolutions=(), dropout=0.0))
     x = torch.randn(batch, *shape)
     noise = torch.zeros(batch)
     net(x, noise).square().mean().backward()                            # warm-up

@@ -31,7 +31,7 @@ def small_model(res: int):
         from repro.specs import ModelSpec
         spec = ModelSpec(arch="adm", img_resolution=res, in_channels=3, out_channels=3,
                          model_channels=32, channel_mult=(1, 2), num_blocks=1,
-                         attn_resolutions=(), channels_per_head=32)
+                         attn_resolutions=(), channels_per_head=32, dropout=0.0)
         return Consistency(build_network(spec)).eval(), "repro.nn ADM (32 ch, 1 block, 2 levels)"
     except Exception as e:           # repro.nn absent or incompatible: fall back to a conv net
         net = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.SiLU(),

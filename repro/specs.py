@@ -48,27 +48,34 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    arch: str = "adm"                # 'adm' (EDM's DhariwalUNet port of ADM) | 'ncsnpp' (EDM's SongUNet)
-    img_resolution: int = 32
-    in_channels: int = 4
-    out_channels: int = 4
-    label_dim: int = 0
-    model_channels: int = 128
-    channel_mult: tuple = (1, 2, 3, 4)
+    # The network's size: each paper chooses it, so every base file binds it.
+    arch: str                        # 'adm' (EDM's DhariwalUNet port of ADM) | 'ncsnpp' (EDM's SongUNet)
+    img_resolution: int
+    in_channels: int
+    out_channels: int
+    model_channels: int
+    channel_mult: tuple
+    num_blocks: int
+    attn_resolutions: tuple
+    dropout: float
+    # EDM's networks as EDM builds them, unless a row changes them.
+    label_dim: int = 0               # 0 = unconditional
     channel_mult_emb: int = 4
-    num_blocks: int = 4
-    attn_resolutions: tuple = (16, 8)
     channels_per_head: int = 64
-    dropout: float = 0.0
     norm: str = "gn"                 # block norms: 'gn' | 'in' | 'ln' | 'rms' | 'ns_layernorm'
     last_norm: str = "gn"            # output norm, same keys
     embedding: str = "positional"    # 'positional' | 'fourier'
     fourier_scale: float = 16.0      # iCT uses 0.02 (iCT §3.1)
-    resblock_updown: bool = True
+    resblock_updown: bool = True     # read by neither network (both resample inside residual blocks)
 
 
 @dataclass(frozen=True)
 class LossSpec:
+    """Every field has a default, because the core runs without gin too: ConsistencyLoss and
+    DiffusionLoss take their keyword defaults from here. They are the Karras VE grid and CM
+    parameterisation of both papers (sLCT §3; LCT and CM code), iCT's lognormal index sampler
+    and λ (iCT §3.1, §3.5), sLCT's Cauchy distance with adaptive c, the LCT code's side of each
+    paper-vs-code switch (docs/FIDELITY.md), and sLCT's diffusion term and OT coupling off."""
     objective: str = "ct"            # 'ct' (consistency training) | 'diffusion' (LDM-8† baseline)
     distance: str = "cauchy"         # 'l2' | 'pseudo_huber' | 'huber' | 'cauchy' | 'geman_mcclure' | 'e_latent_lpips'
     reduction: str = "mean"          # switch loss_reduction: 'sum' (paper) | 'mean' (LCT code)
@@ -94,15 +101,15 @@ class LossSpec:
 
 @dataclass(frozen=True)
 class CurriculumSpec:
-    kind: str = "ict_exp"            # 'ict_exp' (iCT eq. / sLCT eq.10) | 'fixed'
+    s1: int                          # final N - 1: iCT 1280 (iCT §3.4), sLCT 640 (sLCT eq. 10)
+    kind: str = "ict_exp"            # 'ict_exp' (iCT eq. 5 / sLCT eq. 10) | 'fixed'
     s0: int = 10
-    s1: int = 640
 
 
 @dataclass(frozen=True)
 class OptimSpec:
-    name: str = "radam"              # 'radam' | 'adam'
-    lr: float = 1e-4
+    name: str                        # 'radam' | 'adam'
+    lr: float
     weight_decay: float = 0.0        # torch's coupled L2 form, as in the LCT code
     betas: tuple = (0.9, 0.999)
     eps: float = 1e-8
@@ -110,23 +117,24 @@ class OptimSpec:
 
 @dataclass(frozen=True)
 class TrainSpec:
-    batch_size: int = 128            # global batch
+    batch_size: int                  # global batch
+    ema_rates: tuple                 # EMA copies kept; EvalSpec.ema picks the one evaluated
     epochs: Optional[int] = None     # K = (train_size // batch_size) * epochs when set
     total_steps: Optional[int] = None  # K directly (iCT rows)
-    ema_rates: tuple = (0.99993,)
     seed: int = 0
 
 
 @dataclass(frozen=True)
 class EvalSpec:
+    # What is scored against what: each paper's protocol, bound by every base file.
+    metric: str                      # 'fid' (clean-fid) | 'w2_pixels' | 'fd_pixels' (demo)
+    reference: str                   # name of the reference statistics
+    ema: float                       # which EMA copy is evaluated (one of TrainSpec.ema_rates)
     nfe: int = 1
     sigmas: tuple = (80.0,)          # sampler sigmas, first = sigma_max; 2-step adds the middle one
-    ema: float = 0.99993             # which EMA copy is evaluated
     num_samples: int = 50000
     batch_size: int = 256
-    metric: str = "fid"              # 'fid' (clean-fid) | 'w2_pixels' | 'fd_pixels' (demo)
     fid_mode: str = "legacy_pytorch" # clean-fid mode
-    reference: str = ""              # name of the reference statistics
     gen_format: str = "png"          # 'png' | 'jpg' (sLCT code saves JPEG before pytorch-fid)
     precision_recall: str = "none"   # 'none' | 'vgg16_k3' (sLCT) | 'inception_k3' (ADM evaluator)
     seed: int = 42

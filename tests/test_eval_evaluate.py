@@ -16,7 +16,8 @@ SHAPE = (3, 16, 16)
 
 def _spec(**kw):
     base = dict(nfe=2, sigmas=(80.0, 0.821), num_samples=24, batch_size=10, metric="fid",
-                fid_mode="legacy_tensorflow", reference="toyset", gen_format="png", seed=7)
+                fid_mode="legacy_tensorflow", reference="toyset", gen_format="png", seed=7,
+                ema=0.999)
     base.update(kw)
     return EvalSpec(**base)
 

@@ -3,8 +3,9 @@ import pandas as pd
 import pytest
 
 from repro.results import tolerances as tol
-from repro.specs import (Claim, CurriculumSpec, DataSpec, EvalSpec, LossSpec, ModelSpec,
-                         OptimSpec, Row, TrainSpec)
+from repro.specs import Claim, DataSpec, Row
+
+from helpers.specs import recipe
 
 
 @pytest.mark.parametrize("paper, ours, metric, expected", [
@@ -41,8 +42,7 @@ def _row(**claim):
     claim = {"paper": "sLCT", "table": "2c", "label": "Cauchy", "nfe": 1, "fid": 7.27,
              "recall": 0.50, **claim}
     return Row(id="slct/t2c/cauchy", claim=Claim(**claim), data=DataSpec("celebahq256", 256),
-               model=ModelSpec(), loss=LossSpec(), curriculum=CurriculumSpec(), optim=OptimSpec(),
-               train=TrainSpec(), eval=EvalSpec())
+               **recipe())
 
 
 def _df(*recs):

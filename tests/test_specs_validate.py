@@ -93,3 +93,65 @@ def test_micro_batching_that_would_change_the_objective_is_refused(isolated, cap
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "per micro-batch of 16 instead of 64" in err, err
     assert not any((isolated / "runs").rglob("*.pt"))
+
+
+def test_an_unbound_field_without_default_is_named(isolated, capsys, tmp_path, monkeypatch):
+    import shutil
+
+    from repro.paths import gin_dir
+
+    shutil.copytree(gin_dir(), tmp_path / "gin")
+    # The row inlines its base without that binding (gin resolves includes through every search
+    # path a process has added, so an edited copy of base/demo.gin might not be the one read).
+    base, row = (gin_dir() / "base" / "demo.gin").read_text(), tmp_path / "gin" / "demo" / "digits" / "nfe1.gin"
+    row.write_text("".join(line for line in (base + row.read_text()).splitlines(True)
+                           if not line.startswith(("ModelSpec.dropout", "include 'base/demo.gin'"))))
+    monkeypatch.setenv("REPRO_GIN", str(tmp_path / "gin"))
+    rc = main(["show", "demo/digits/nfe1"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert "ModelSpec.dropout is not bound and has no default" in err and "base file" in err, err
+
+
+def _bindings(path):
+    """[(key, value)] of the spec bindings in a gin file, and the files it includes, in order."""
+    import ast
+    import re
+
+    out = []
+    for line in path.read_text().splitlines():
+        if m := re.match(r"include '([^']+)'", line):
+            out.append(("include", m.group(1)))
+        elif (m := re.match(r"(\w+Spec)\.(\w+)\s*=\s*(.+)$", line.split("#")[0].strip())):
+            out.append((f"{m.group(1)}.{m.group(2)}", ast.literal_eval(m.group(3))))
+    return out
+
+
+def test_bases_bind_only_what_they_change():
+    """The defaults rule (docs/ARCHITECTURE.md): a field's default lives in its dataclass, and a
+    base file binds a field only to change the value it would otherwise have there (the default,
+    or what an earlier base of the same row bound)."""
+    import dataclasses
+
+    from repro import specs
+    from repro.paths import gin_dir
+    from repro.rows import all_row_ids
+
+    root = gin_dir()
+    value = {f"{cls.__name__}.{f.name}": f.default for cls in (specs.DataSpec, specs.ModelSpec, specs.LossSpec,
+             specs.CurriculumSpec, specs.OptimSpec, specs.TrainSpec, specs.EvalSpec, specs.RuntimeSpec)
+             for f in dataclasses.fields(cls)}
+    restated = set()
+
+    def walk(rel, state):
+        for key, v in _bindings(root / rel):
+            if key == "include":
+                walk(v, state)
+                continue
+            if rel.startswith("base/") and key in state and state[key] == (tuple(v) if isinstance(v, list) else v):
+                restated.add(f"{rel}: {key} = {v!r}")
+            state[key] = v
+
+    for rid in all_row_ids():
+        walk(f"{rid}.gin", dict(value))
+    assert not restated, sorted(restated)

@@ -1,9 +1,12 @@
 """Consistency-training objective (iCT / sLCT) and the LDM-8† diffusion baseline loss."""
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from repro.io import ReproError
+from repro.specs import LossSpec
 
 from .coupling import COUPLINGS
 from .distances import DISTANCES, REDUCTIONS, squared_norm
@@ -11,12 +14,20 @@ from .registry import Registry
 from .sigmas import INDEX_SAMPLERS, karras_sigmas, sample_indices
 from .weighting import WEIGHTINGS, edm_weight
 
+# The keyword defaults of the losses: LossSpec's, so the core without gin and a row agree.
+_D = LossSpec()
 # The training objectives, classes with `from_spec(loss_spec)`.
 OBJECTIVES = Registry("objective", binding="LossSpec.objective")
 # Which pairs get sLCT's diffusion term (eq. 9): (i, n, r) -> bool mask; see ConsistencyLoss.diff_mask.
 DIFF_INDEX_RULES = Registry("diffusion-term index rule", binding="LossSpec.diff_index_rule")
 # Weight of the diffusion term per sample: (term, sigma, sigma_data) -> weighted term.
 DIFF_WEIGHTINGS = Registry("diffusion-term weighting", binding="LossSpec.diff_weighting")
+
+
+def _spec_kwargs(cls, spec) -> dict:
+    """The LossSpec fields `cls.__init__` takes, read from `spec`."""
+    names = list(inspect.signature(cls.__init__).parameters)[1:]
+    return {k: getattr(spec, k) for k in names}
 
 
 def _expand(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -69,14 +80,16 @@ class ConsistencyLoss:
     """L = E_i[λ(σ_i, σ_{i+1}) · d(f_θ(x0 + σ_{i+1}z, σ_{i+1}), sg f_θ(x0 + σ_i z, σ_i))]
     (iCT sec. 3; sLCT eq. 4), plus sLCT's small-σ diffusion term (eq. 9) when diff_r > 0.
 
-    The keyword arguments are LossSpec's fields; c (the robust scale) and n (the current N)
-    change during training, so they are call arguments.
+    The keyword arguments are LossSpec's fields, with its defaults; c (the robust scale) and n
+    (the current N) change during training, so they are call arguments.
     """
 
-    def __init__(self, distance="cauchy", reduction="mean", weighting="ict", index_sampler="lognormal",
-                 p_mean=-1.1, p_std=2.0, diff_r=0.0, diff_weight=5.0, diff_weighting="edm",
-                 diff_index_rule="code", coupling="none", sigma_min=0.002, sigma_max=80.0, rho=7.0,
-                 sigma_data=0.5, dropout_rng_sync=True):
+    def __init__(self, distance=_D.distance, reduction=_D.reduction, weighting=_D.weighting,
+                 index_sampler=_D.index_sampler, p_mean=_D.p_mean, p_std=_D.p_std, diff_r=_D.diff_r,
+                 diff_weight=_D.diff_weight, diff_weighting=_D.diff_weighting,
+                 diff_index_rule=_D.diff_index_rule, coupling=_D.coupling, sigma_min=_D.sigma_min,
+                 sigma_max=_D.sigma_max, rho=_D.rho, sigma_data=_D.sigma_data,
+                 dropout_rng_sync=_D.dropout_rng_sync):
         self.distance = DISTANCES[distance]
         self.weighting = WEIGHTINGS[weighting]
         self.coupling = COUPLINGS[coupling]
@@ -98,10 +111,7 @@ class ConsistencyLoss:
     def from_spec(cls, spec) -> "ConsistencyLoss":
         if spec.objective != "ct":
             raise ReproError(f"LossSpec.objective={spec.objective!r}: ConsistencyLoss needs 'ct'")
-        names = ("distance", "reduction", "weighting", "index_sampler", "p_mean", "p_std", "diff_r",
-                 "diff_weight", "diff_weighting", "diff_index_rule", "coupling", "sigma_min",
-                 "sigma_max", "rho", "sigma_data", "dropout_rng_sync")
-        return cls(**{k: getattr(spec, k) for k in names})
+        return cls(**_spec_kwargs(cls, spec))
 
     def grid(self, n: int, device) -> tuple:
         """Ascending Karras grid of n points and its index probabilities, cached per (n, device)."""
@@ -180,8 +190,8 @@ class DiffusionLoss:
     `d` is a denoiser module d(x, sigma, class_labels), e.g. precond.Denoiser.
     """
 
-    def __init__(self, num_scales=1000, distance="cauchy", reduction="mean", sigma_min=0.002,
-                 sigma_max=80.0, rho=7.0, sigma_data=0.5):
+    def __init__(self, num_scales=_D.num_scales, distance=_D.distance, reduction=_D.reduction,
+                 sigma_min=_D.sigma_min, sigma_max=_D.sigma_max, rho=_D.rho, sigma_data=_D.sigma_data):
         self.distance = DISTANCES[distance]
         REDUCTIONS[reduction]  # a bad name fails here, not at the first step
         self.reduction = reduction
@@ -193,8 +203,7 @@ class DiffusionLoss:
     def from_spec(cls, spec) -> "DiffusionLoss":
         if spec.objective != "diffusion":
             raise ReproError(f"LossSpec.objective={spec.objective!r}: DiffusionLoss needs 'diffusion'")
-        return cls(spec.num_scales, spec.distance, spec.reduction, spec.sigma_min, spec.sigma_max,
-                   spec.rho, spec.sigma_data)
+        return cls(**_spec_kwargs(cls, spec))
 
     def draw(self, batch: int, n=None, generator=None, like: torch.Tensor = None) -> dict:
         """Grid index 'j' (uniform over all num_scales points) then unit noise 'z'."""

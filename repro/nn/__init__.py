@@ -1,4 +1,4 @@
-"""Networks F_θ for iCT and sLCT: `build_network(spec)`, `PRESETS`, `count_params`, `EMA`.
+"""Networks F_θ for iCT and sLCT: `build_network(spec)`, `count_params`, `EMA`.
 
 - 'adm'    → `ADMUNet` (adm.py): EDM's DhariwalUNet port of ADM (sLCT latents, iCT ImageNet-64).
 - 'ncsnpp' → `NCSNpp` (ncsnpp.py): EDM's SongUNet in its NCSN++ config (iCT CIFAR-10).
@@ -16,8 +16,6 @@ zero layers, FIR resampling inside the block, weight-free resample skips, a fixe
 buffer), so those modules are written here; each file says why.
 """
 from __future__ import annotations
-
-import dataclasses
 
 import torch
 from torch import nn
@@ -57,31 +55,8 @@ def count_params(spec: ModelSpec) -> int:
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
-# The paper sizes. The iCT ones are not confirmed from the paper text (docs/FIDELITY.md).
-PRESETS: dict[str, ModelSpec] = {
-    # sLCT: EDM DhariwalUNet on 32×32×4 SD-VAE latents, NsLN block and output norms (sLCT 4.6).
-    "slct_unet": ModelSpec(arch="adm", img_resolution=32, in_channels=4, out_channels=4, label_dim=0,
-                           model_channels=128, channel_mult=(1, 2, 3, 4), channel_mult_emb=4, num_blocks=4,
-                           attn_resolutions=(16, 8), channels_per_head=64, dropout=0.0,
-                           norm="ns_layernorm", last_norm="ns_layernorm", embedding="positional"),
-    # iCT CIFAR-10: NCSN++ (EDM SongUNet ncsnpp config), Fourier scale 0.02, dropout 0.3.
-    "ict_ncsnpp_cifar10": ModelSpec(arch="ncsnpp", img_resolution=32, in_channels=3, out_channels=3,
-                                    model_channels=128, channel_mult=(2, 2, 2), channel_mult_emb=4,
-                                    num_blocks=4, attn_resolutions=(16,), dropout=0.3, norm="gn",
-                                    last_norm="gn", embedding="fourier", fourier_scale=0.02),
-    # iCT ImageNet-64: CM's ADM, class-conditional.
-    "ict_adm_imagenet64": ModelSpec(arch="adm", img_resolution=64, in_channels=3, out_channels=3,
-                                    label_dim=1000, model_channels=192, channel_mult=(1, 2, 3, 4),
-                                    channel_mult_emb=4, num_blocks=3, attn_resolutions=(32, 16, 8),
-                                    channels_per_head=64, dropout=0.2, norm="gn", last_norm="gn",
-                                    embedding="positional"),
-}
-# The deep variants double the blocks per resolution (UNCONFIRMED, docs/FIDELITY.md).
-PRESETS["ict_ncsnpp_cifar10_deep"] = dataclasses.replace(PRESETS["ict_ncsnpp_cifar10"], num_blocks=8)
-PRESETS["ict_adm_imagenet64_deep"] = dataclasses.replace(PRESETS["ict_adm_imagenet64"], num_blocks=6)
-
 from repro.nn import adm, ncsnpp  # noqa: E402,F401  (register the architectures)
 from repro.nn.ema import EMA  # noqa: E402  (re-export)
 from repro.nn.embeddings import EMBEDDINGS  # noqa: E402
 
-__all__ = ["ARCHS", "EMA", "PRESETS", "build_network", "count_params"]
+__all__ = ["ARCHS", "EMA", "EMBEDDINGS", "build_network", "count_params"]

@@ -125,6 +125,12 @@ def _one_line(e: Exception, row_file: Path, files=(), overrides=()) -> str:
         msg += " — `repro show ROW` lists the parameters in use; see repro/specs.py for all of them"
     elif msg.startswith("Unable to open file"):
         msg = msg.split(" Searched")[0] + f" (includes are relative to {gin_dir()})"
+    elif unbound := re.match(r"(\w+Spec)\.__init__\(\) missing \d+ required \w* ?arguments?: (.*)", msg):
+        names = [f"{unbound.group(1)}.{n}" for n in re.findall(r"'(\w+)'", unbound.group(2))]
+        one = len(names) == 1
+        msg = (f"{', '.join(names)} {'is' if one else 'are'} not bound and {'has' if one else 'have'} no "
+               f"default (each paper chooses {'it' if one else 'them'}); bind {'it' if one else 'them'} "
+               f"in the row's base file (repro/specs.py lists the fields)")
     elif "Required bindings" in text or "REQUIRED" in text:
         msg = text.replace("\n", " ").strip()
         msg = re.sub(r"\s+", " ", msg)[:300] + " — bind it in the row file"
