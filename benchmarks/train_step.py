@@ -14,7 +14,7 @@ batches and draws (seeded per step), so their losses agree step for step (printe
 
 (a) ours: `repro.train.loop._make_step` built exactly as `train_row` builds it
     (`loop.apply_runtime`: channels_last + TF32 (+ torch.compile if --compile) on CUDA;
-    bf16 autocast on CUDA; RAdam foreach on CUDA, per-tensor on CPU (build.build_optimizer); one `_foreach_lerp_` per EMA rate; the loss stays on
+    bf16 autocast on CUDA only if RuntimeSpec.bf16 (default off: fp32 + TF32 as LCT); RAdam foreach on CUDA, per-tensor on CPU (build.build_optimizer); one `_foreach_lerp_` per EMA rate; the loss stays on
     the device — train_row's on-device NaN guard and loss sum are included — no host sync).
 (b) LCT-style, configured like quandao10/LCT's train_cm_latent.py: fp32 (TF32 on CUDA), no
     channels_last, `torch.optim.RAdam(foreach=False)`, a separate teacher copy refreshed every
