@@ -2,6 +2,7 @@
 or off, and metrics.jsonl gets one metric line per evaluation step."""
 import json
 
+import pytest
 import torch
 
 from repro.io import safe_torch_load
@@ -30,25 +31,32 @@ def _metric_lines(run_dir):
     return [x for x in lines if "metric" in x]
 
 
-def test_metric_on_or_off_same_state(tmp_path):
+@pytest.fixture(scope="module")
+def off(tmp_path_factory):
+    """The run with the metric off, trained once for both comparisons."""
+    run = tmp_path_factory.mktemp("periodic") / "off"
+    train_row(_row(), run, max_steps=STEPS, progress=False, device="cpu")
+    return run
+
+
+def test_metric_on_or_off_same_state(tmp_path, off):
     from repro.launch.in_training import metric_callback
 
     row = _row()
-    train_row(row, tmp_path / "off", max_steps=STEPS, progress=False, device="cpu")
     cb = metric_callback(row, tmp_path / "on", device="cpu")
     assert cb is not None
     train_row(row, tmp_path / "on", max_steps=STEPS, progress=False, device="cpu", on_eval=cb)
-    a, b = _final(tmp_path / "off"), _final(tmp_path / "on")
+    a, b = _final(off), _final(tmp_path / "on")
     assert a["step"] == b["step"] == STEPS
     assert assert_bitwise_equal(a, b) > 20
     lines = _metric_lines(tmp_path / "on")
     assert [x["step"] for x in lines] == [0, 2, 4, 6]
     assert all(x["metric_name"] == "w2_pixels" and x["metric_num"] == 24 for x in lines)
     assert all(x["metric"] > 0 and x["eval_s"] >= 0 for x in lines)
-    assert not _metric_lines(tmp_path / "off")
+    assert not _metric_lines(off)
 
 
-def test_a_meddling_scorer_cannot_change_training(tmp_path):
+def test_a_meddling_scorer_cannot_change_training(tmp_path, off):
     """A scorer that draws from the global RNG, flips the model to train mode and writes into its
     weights still leaves training bit-identical: it only ever sees a copy, inside fork_rng."""
     seen = []
@@ -62,9 +70,7 @@ def test_a_meddling_scorer_cannot_change_training(tmp_path):
                 p.add_(1.0)
         return {"metric": float(step), "metric_name": "x", "metric_num": 0}
 
-    row = _row()
-    train_row(row, tmp_path / "off", max_steps=STEPS, progress=False, device="cpu")
-    train_row(row, tmp_path / "on", max_steps=STEPS, progress=False, device="cpu", on_eval=meddle)
-    assert_bitwise_equal(_final(tmp_path / "off"), _final(tmp_path / "on"))
+    train_row(_row(), tmp_path / "on", max_steps=STEPS, progress=False, device="cpu", on_eval=meddle)
+    assert_bitwise_equal(_final(off), _final(tmp_path / "on"))
     # each call starts from the EMA weights in eval mode, whatever the last call did to the copy
     assert seen == [(s, False, True) for s in (0, 2, 4, 6)]
