@@ -21,6 +21,8 @@ COMMANDS = [
     ("show", "one row's recipe and operative config"),
     ("tables", "render tables/*.md from the registry (--check: fail when stale)"),
     ("verify", "re-check a result record against its checkpoint"),
+    ("export", "pack result records (+ configs, checkpoints) into one archive for a reviewer"),
+    ("import", "add the records of a `repro export` archive to the registry"),
     ("report", "static pages per row or table: curves, sample grids, recipe, provenance"),
     ("data", "prepare datasets and the VAE latent cache"),
     ("fetch", "download assets (VAE, Inception weights) into REPRO_CACHE, on a machine with internet"),

@@ -113,3 +113,38 @@ def test_cli_exit_codes(recorded, monkeypatch, capsys, tmp_path):
     assert main(["verify", str(path), "--ckpt", str(moved)]) == 0
     monkeypatch.setattr(verify, "default_evaluate", lambda r, c: {"w2_pixels": 0.3})
     assert main(["verify", str(path), "--ckpt", str(moved)]) == 1
+
+
+def test_checkpoint_found_by_hash_in_ckpt_dir_and_cache(recorded, tmp_path, monkeypatch):
+    """A record that travelled: its recorded path is gone, the checkpoint is found by its sha256."""
+    import json
+
+    path, ckpt = recorded
+    digest = json.loads(path.read_text())["checkpoint"]["sha256"]
+    elsewhere = tmp_path / "sent" / "nested"
+    elsewhere.mkdir(parents=True)
+    ckpt.rename(elsewhere / "any-name.pt")
+    fake = lambda r, c: {"w2_pixels": 0.2}                         # noqa: E731
+    monkeypatch.delenv("REPRO_CACHE", raising=False)
+    with pytest.raises(ReproError, match="checkpoint not found"):
+        verify.verify_record(path, evaluate_fn=fake)
+    res = verify.verify_record(path, evaluate_fn=fake, ckpt_dirs=[tmp_path / "sent"])
+    assert res.exit_code == 0 and "any-name.pt" in res.lines[1], res.lines
+    cache = tmp_path / "cache"
+    (cache / "checkpoints").mkdir(parents=True)
+    (elsewhere / "any-name.pt").rename(cache / "checkpoints" / f"{digest}.pt")
+    monkeypatch.setenv("REPRO_CACHE", str(cache))
+    assert verify.verify_record(path, evaluate_fn=fake).exit_code == 0
+    # a file named by the hash but holding other bytes is not taken for it
+    (cache / "checkpoints" / f"{digest}.pt").write_bytes(b"weights v2")
+    with pytest.raises(ReproError, match="checkpoint not found"):
+        verify.verify_record(path, evaluate_fn=fake)
+
+
+def test_record_names_a_url_when_configured(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("REPRO_CKPT_URL", "https://example.org/ckpts/")
+    path, _ = _write(tmp_path)
+    c = json.loads(path.read_text())["checkpoint"]
+    assert c["url"] == f"https://example.org/ckpts/{c['sha256']}.pt"

@@ -131,6 +131,9 @@ def make_record(row, ours: dict, protocol: dict, ckpt_path, training: dict, hard
     proto = {**intended, **dict(protocol or {})}
     if ckpt_path is not None:
         ckpt = {"path": str(ckpt_path), "sha256": sha256_file(ckpt_path)}
+        base = os.environ.get("REPRO_CKPT_URL", "").strip()
+        if base:      # where published checkpoints live, by hash, as a model zoo serves them
+            ckpt["url"] = f"{base.rstrip('/')}/{ckpt['sha256']}.pt"
     else:
         ckpt = {"path": None, "sha256": None}
     record = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 
 from repro.io import ReproError
@@ -57,7 +58,7 @@ def _numbers(res: dict) -> dict:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
-def verify_record(record_path, evaluate_fn=None, ckpt=None) -> VerifyResult:
+def verify_record(record_path, evaluate_fn=None, ckpt=None, ckpt_dirs=()) -> VerifyResult:
     """The logic of `repro verify`; `evaluate_fn(record, ckpt_path) -> dict` is injectable."""
     from repro.io import sha256_file
     from repro.results import tolerances as tol
@@ -68,13 +69,13 @@ def verify_record(record_path, evaluate_fn=None, ckpt=None) -> VerifyResult:
     problems = provenance_issues(record)
     lines += [f"FAIL provenance: {p}" for p in problems]
     rec_ckpt = record["checkpoint"]
-    if ckpt is None and not rec_ckpt.get("path"):
+    if ckpt is None and not rec_ckpt.get("path") and not rec_ckpt.get("sha256"):
         raise ReproError(f"{record_path}: records no checkpoint; nothing to verify against")
-    path = Path(ckpt or rec_ckpt["path"])
-    if not path.is_file():
-        raise ReproError(f"{path}: checkpoint not found (from {record_path}); "
-                         f"pass its location with --ckpt")
-    digest = sha256_file(path)
+    path, digest, tried = find_checkpoint(rec_ckpt, ckpt=ckpt, ckpt_dirs=ckpt_dirs)
+    if path is None:
+        url = f" (published at {rec_ckpt['url']}: download it into one of them)" if rec_ckpt.get("url") else ""
+        raise ReproError(f"{record_path}: checkpoint not found (sha256 {str(rec_ckpt.get('sha256'))[:16]}…; "
+                         f"(looked in {'; '.join(tried)}){url}; pass --ckpt PATH or --ckpt-dir DIR")
     if digest != rec_ckpt.get("sha256"):
         lines.append(f"FAIL checkpoint sha256 mismatch: {path} has {digest}, the record says "
                      f"{rec_ckpt.get('sha256')}; this is not the checkpoint the numbers came from")
@@ -111,6 +112,68 @@ def verify_record(record_path, evaluate_fn=None, ckpt=None) -> VerifyResult:
     lines.append("verified: the record agrees with its checkpoint" if ok else
                  "NOT verified: the re-evaluation disagrees with the record")
     return VerifyResult(ok, 0 if ok else 1, lines)
+
+
+def checkpoint_dirs(ckpt_dirs=()) -> list:
+    """Where a checkpoint is looked up by its sha256 (file `<sha256>.pt`): the given dirs, then
+    $REPRO_CACHE/checkpoints/, then the registry's checkpoints/ (what a project ships beside its
+    records, so that a fresh clone can verify them)."""
+    import os
+
+    from repro.paths import tables_root
+
+    out = [Path(d) for d in ckpt_dirs]
+    cache = os.environ.get("REPRO_CACHE")
+    if cache:
+        out.append(Path(cache) / "checkpoints")
+    out.append(tables_root() / "checkpoints")
+    return out
+
+
+def find_checkpoint(rec_ckpt: dict, ckpt=None, ckpt_dirs=()):
+    """(path, its sha256, what was tried) of the checkpoint a record names. `ckpt` (--ckpt) is
+    taken as given, even with another hash (the caller reports the mismatch). Otherwise the first
+    file with the recorded hash among: the recorded path (relative paths from the project root,
+    then the cwd), `<dir>/<sha256>.pt` in checkpoint_dirs, then any *.pt under the `ckpt_dirs`
+    (--ckpt-dir) with that hash. No file with the hash but one at the recorded path: that one,
+    so the mismatch is reported. Nothing at all: (None, None, tried)."""
+    from repro.io import sha256_file
+    from repro.paths import project_root
+
+    if ckpt is not None:
+        p = Path(ckpt)
+        if not p.is_file():
+            raise ReproError(f"{p}: checkpoint not found (--ckpt); pass the checkpoint file")
+        return p, sha256_file(p), [str(p)]
+    want = rec_ckpt.get("sha256")
+    tried, fallback = [], None
+    recorded = rec_ckpt.get("path")
+    cands = []
+    if recorded:
+        r = Path(recorded)
+        root = project_root()
+        cands += [r] if r.is_absolute() else ([root / r] if root else []) + [Path.cwd() / r]
+    for c in cands:
+        tried.append(str(c))
+        if c.is_file():
+            d = sha256_file(c)
+            if d == want:
+                return c, d, tried
+            fallback = fallback or (c, d)
+    if isinstance(want, str) and re.fullmatch(r"[0-9a-f]{64}", want):
+        for d in checkpoint_dirs(ckpt_dirs):
+            c = d / f"{want}.pt"
+            tried.append(str(c))
+            if c.is_file() and sha256_file(c) == want:
+                return c, want, tried
+        for d in ckpt_dirs:
+            for c in sorted(Path(d).rglob("*.pt")) if Path(d).is_dir() else ():
+                if c.is_file() and sha256_file(c) == want:
+                    return c, want, tried + [f"{d}/**/*.pt"]
+            tried.append(f"{d}/**/*.pt")
+    if fallback:
+        return fallback[0], fallback[1], tried
+    return None, None, tried
 
 
 def provenance_issues(record: dict) -> list:
