@@ -220,3 +220,71 @@ def test_smoke_record_in_registry_fails_check_naming_it(root, fake_rows, capsys)
     assert f"warning: {smoke}" in capsys.readouterr().err
     assert (root / "demo.md").read_text() == before and "590.8" not in before
 
+
+
+def _seeded(row_id, ours, train_seed, eval_seed, date, commit="a" * 40):
+    """A record of `row_id` as `repro run --seeds/--eval-seeds` writes it: the seeds are gin
+    overrides, so they show in the operative config, the record's seed and protocol.seed."""
+    row = BY_ID[row_id]
+    op = row.operative_config + f"\nTrainSpec.seed = {train_seed}\nEvalSpec.seed = {eval_seed}\n"
+    row = dataclasses.replace(row, operative_config=op,
+                              train=dataclasses.replace(row.train, seed=train_seed))
+    rec = registry.make_record(row, ours, {"impl": "clean-fid", "seed": eval_seed}, None,
+                               {"wall_s": 1.0, "gpu_hours": 1.0, "steps": 10},
+                               hardware={"device": "test", "count": 1},
+                               extra={"date": date, "git": {"commit": commit, "dirty": False},
+                                      "training_key": f"key{train_seed}",
+                                      "checkpoint": {"path": "c.pt", "sha256": "0" * 64},
+                                      "row_args": {"overrides": [f"TrainSpec.seed={train_seed}",
+                                                                 f"EvalSpec.seed={eval_seed}"],
+                                                   "smoke": False}})
+    return rec
+
+
+def test_seed_repeats_show_mean_std_and_spread_status(tmp_path):
+    import statistics
+
+    vals = {(0, 42): 7.0, (0, 43): 7.4, (1, 42): 8.6, (1, 43): 8.2}
+    for n, ((t, e), v) in enumerate(sorted(vals.items())):
+        registry.write_record(_seeded("slct/t2a/ilct", {"fid": v, "recall": 0.5}, t, e,
+                                      f"2025-06-01T00:00:0{n}.000000Z"), tmp_path)
+    # another commit: never pooled with these
+    registry.write_record(_seeded("slct/t2a/ilct", {"fid": 99.0}, 2, 42, "2025-05-01T00:00:00.000000Z",
+                                  commit="b" * 40), tmp_path)
+    md = tables.render_tables(ROWS, registry.load_records(tmp_path), PAPER_ROWS)["slct_table2.md"]
+    c = _line(md, "| iLCT")
+    mean, sd = statistics.mean(vals.values()), statistics.stdev(vals.values())
+    assert c[3] == f"{mean:.2f} ± {sd:.2f}"
+    assert c[5] == "within tolerance (better)"      # seed overrides alone are not a recipe change
+    assert "mean ± std over 4 records (2 training seeds × 2 sampling seeds" in c[-1]
+    assert "not clean" not in c[-1] and "recipe changed" not in c[-1]
+    assert c[-3] == "2.0"          # GPU-h: the 2 training runs (1.0 each), each counted once
+    assert "Seeds: " + tables.sp.GROUP_RULE in md
+    assert "max(2 std, the fixed tolerance)" in md
+
+
+def test_spread_status_band_is_the_larger_of_2std_and_tolerance():
+    from repro.results import tolerances as tol
+
+    # paper 10.0, fixed band 1.0; our mean 11.5: outside the band unless 2 std covers it
+    assert tol.status_spread(10.0, 11.5, 0.5, "fid") == tol.OUTSIDE
+    assert tol.status_spread(10.0, 11.5, 0.8, "fid") == tol.WITHIN
+    assert tol.status_spread(10.0, 10.9, 0.0, "fid") == tol.WITHIN
+
+
+def test_same_seed_rerun_is_not_pooled_and_best_of_is_named(tmp_path):
+    from repro.results import spread
+
+    for n, v in enumerate((7.0, 7.2)):        # the same seed pair twice: the later replaces it
+        registry.write_record(_seeded("slct/t2a/ilct", {"fid": v}, 0, 42,
+                                      f"2025-06-01T00:00:0{n}.000000Z"), tmp_path)
+    md = tables.render_tables(ROWS, registry.load_records(tmp_path), PAPER_ROWS)["slct_table2.md"]
+    assert _line(md, "| iLCT")[3] == "7.20" and "Seeds:" not in md
+    registry.write_record(_seeded("slct/t2a/ilct", {"fid": 6.0}, 0, 43,
+                                  "2025-06-01T00:00:05.000000Z"), tmp_path)
+    row = BY_ID["slct/t2a/ilct"]
+    best = dataclasses.replace(row, claim=dataclasses.replace(row.claim, notes="best of 3 sampling seeds"))
+    rows = [best if r is row else r for r in ROWS]
+    md = tables.render_tables(rows, registry.load_records(tmp_path), PAPER_ROWS)["slct_table2.md"]
+    assert "best of our 2 (the paper reports the best of 3): 6.00" in _line(md, "| iLCT")[-1]
+    assert spread.best_of({"notes": "one number"}) is None

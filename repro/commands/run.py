@@ -10,6 +10,10 @@ uncommitted changes outside tables/); any other record stays in the registry and
 its previous clean result. With --smoke the records go beside the runs
 (<run dir>/eval/<row>/record.json) and nothing under tables/ is touched.
 
+Measured noise: --seeds K trains each row K times (TrainSpec.seed 0..K-1) and --eval-seeds J
+samples each training J times (EvalSpec.seed = the row's + 0..J-1): one record per pair, and the
+tables show mean ± std over them (repro/results/spread.py says which records are pooled).
+
 The default job:  repro run demo/digits/nfe1 demo/digits/nfe2"""
 
 from repro.commands._common import add_row_args, positive_int, load_rows
@@ -21,6 +25,12 @@ def add_arguments(p):
     p.add_argument("--num", type=positive_int, default=None, help="number of samples to score (default: the row's)")
     p.add_argument("--tables", default=None, help="registry root (default $REPRO_TABLES or <project>/tables)")
     p.add_argument("--no-record", action="store_true", help="do not write result records")
+    p.add_argument("--seeds", type=positive_int, default=None, metavar="K",
+                   help="train each row with TrainSpec.seed = 0..K-1 (each seed is its own training "
+                        "key and run directory); one record per seed, pooled by the tables as mean ± std")
+    p.add_argument("--eval-seeds", type=positive_int, default=None, metavar="J",
+                   help="sample each trained row with EvalSpec.seed = the row's seed + 0..J-1; one "
+                        "record per (training seed, sampling seed)")
 
 
 def run(args) -> int:
@@ -31,7 +41,7 @@ def run(args) -> int:
     from repro.launch.local import run_rows
 
     t0 = time.perf_counter()
-    rows = load_rows(args)
+    rows = seeded_rows(args)
     results = run_rows(rows, max_steps=args.steps, num=args.num, runs=args.runs, tables=args.tables,
                        record=not args.no_record, device=args.device, progress=not args.no_progress)
     table = []
@@ -58,6 +68,30 @@ def run(args) -> int:
             _refresh_tables(args.tables, published, _write_reports(results, args))
     print(f"total {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def seeded_rows(args):
+    """The rows, repeated over --seeds (training) and --eval-seeds (sampling) as gin overrides,
+    so that each record names its seeds in row_args.overrides and `repro verify --rerun`
+    re-creates it. Without either flag: the rows as given."""
+    from repro.rows import load_row
+
+    base = load_rows(args)
+    if not args.seeds and not args.eval_seeds:
+        return base
+    ids = [r.id for r in base]
+    out = []
+    for rid, row in zip(ids, base):
+        train = [f"TrainSpec.seed={i}" for i in range(args.seeds)] if args.seeds else [None]
+        sample = ([f"EvalSpec.seed={row.eval.seed + j}" for j in range(args.eval_seeds)]
+                  if args.eval_seeds else [None])
+        for t in train:
+            for e in sample:
+                extra = [x for x in (t, e) if x]
+                out.append(load_row(rid, overrides=list(args.set) + extra, smoke=args.smoke))
+    # rows of one training key next to each other: trained once, then evaluated per sampling seed
+    order = {k: n for n, k in enumerate(dict.fromkeys(r.training_key for r in out))}
+    return sorted(out, key=lambda r: order[r.training_key])
 
 
 def _describe(metric: str) -> str:

@@ -460,8 +460,11 @@ def provenance_problems(record, row=None) -> list:
         out.append("no checkpoint recorded (cannot be verified)")
     if row is not None:
         then = _get(record, "operative_config")
-        if isinstance(then, str) and recipe_bindings(then) != recipe_bindings(row.operative_config):
-            diff = sorted(recipe_bindings(then) ^ recipe_bindings(row.operative_config))
+        # a seed repeat (`repro run --seeds/--eval-seeds`) is the row's recipe with other seeds
+        diff = sorted(b for b in recipe_bindings(then if isinstance(then, str) else "")
+                      ^ recipe_bindings(row.operative_config)
+                      if not b.startswith(("TrainSpec.seed", "EvalSpec.seed")))
+        if isinstance(then, str) and diff:
             out.append(f"the row's recipe changed since this result ({len(diff)} binding"
                        f"{'s' if len(diff) != 1 else ''} differ)")
     return out

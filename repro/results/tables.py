@@ -18,6 +18,7 @@ from pathlib import Path
 from repro.io import atomic_write_text
 from repro.results import tolerances as tol
 from repro.results.paper_numbers import PAPER_ROWS
+from repro.results import spread as sp
 from repro.results.records import SELECTION_RULE, provenance_problems, select_shown
 
 # file -> (title, metrics (None: whatever the demo records hold), extra columns,
@@ -130,7 +131,7 @@ def _flags(info, rec):
     """Why a shown result may not be comparable to the row's current recipe."""
     out = []
     key = _v(rec, "training_key")
-    if info.training_key and key and key != info.training_key:
+    if info.training_key and key and key != info.training_key and not _seeds_only(rec):
         out.append(f"recipe changed since this result (training key {key} -> {info.training_key})")
     n, want = _v(rec, "protocol.num_samples"), (info.intended or {}).get("num_samples")
     if n is not None and want is not None and int(n) != int(want):
@@ -138,6 +139,14 @@ def _flags(info, rec):
     if rec is not None and info.row is not None:
         out += [f"not clean: {p}" for p in provenance_problems(rec, info.row)]
     return [_text(x) for x in out]
+
+
+def _seeds_only(rec) -> bool:
+    """The record's overrides set only seeds: its training key differs from the row's by the
+    seed alone (the recipe itself is compared by provenance_problems)."""
+    ov = _v(rec, "row_args.overrides")
+    return isinstance(ov, (list, tuple)) and bool(ov) and all(
+        str(o).replace(" ", "").startswith(sp.SEED_BINDINGS) for o in ov)
 
 
 def _protocol(d, prefix=""):
@@ -166,8 +175,11 @@ def report_link(row_id: str) -> str:
     return f"{REPORTS}/{row_id}/index.md"
 
 
-def _render_file(title, metrics, extra, placed, shown, demo_metrics, reports=frozenset()):
+def _render_file(title, metrics, extra, placed, shown, demo_metrics, reports=frozenset(),
+                 groups=None):
     out = [f"# {title}", ""]
+    groups = groups or {}
+    pooled = False
     linked = any(i.kind == "ours" and i.id in shown and i.id in reports for i in placed)
     used, intended = {}, {}
     sections: dict = {}               # title -> its rows, in order of each section's first row
@@ -188,29 +200,56 @@ def _render_file(title, metrics, extra, placed, shown, demo_metrics, reports=fro
         for info in infos:
             rid = info.id
             rec = shown.get(rid)
+            group = groups.get(rid) or ([rec] if rec is not None else [])
+            many = len(group) > 1          # one record: rendered exactly as before groups existed
+            pooled |= many and info.kind == "ours"
+            spread_notes = []
             line = ([_text(info.group)] if has_group else []) + [_text(info.label), info.nfe]
             for m in cols:
                 md = tol.metric(m)
                 paper, ours = info.claim.get(m), _v(rec, f"ours.{m}")
+                st_ = sp.stats(group, m) if many and info.kind == "ours" else None
+                if st_ is not None:
+                    ours = st_[0]
                 if metrics is None:
-                    line.append("pending" if rec is None else _f(ours, md.digits) or "—")
+                    line.append("pending" if rec is None else (
+                        f"{_f(st_[0], md.digits)} ± {_f(st_[1], md.digits)}" if st_ else
+                        _f(ours, md.digits) or "—"))
                 elif info.kind == "paper":
                     line += [_f(paper, 2) or "–", "paper only", "", ""]
                 elif rec is None:
                     line += [_f(paper, 2) or "–", "pending", "", "pending"]
                 else:
-                    st = tol.status(paper, ours, m)
+                    st = tol.status(paper, ours, m) if st_ is None else \
+                        tol.status_spread(paper, st_[0], st_[1], m)
                     if info.row is not None and provenance_problems(rec, info.row):
                         st += " (not clean: see notes)"
-                    line += [_f(paper, 2) or "–", _f(ours, md.digits) or "—",
+                    k = sp.best_of(info.claim) if st_ is not None else None
+                    if k is not None:
+                        b = sp.best(group, m, md.better)
+                        spread_notes.append(f"{md.label or m} best of our {st_[2]} (the paper reports "
+                                            f"the best of {k}): {_f(b, md.digits)}")
+                    line += [_f(paper, 2) or "–",
+                             (f"{_f(st_[0], md.digits)} ± {_f(st_[1], md.digits)}" if st_ else
+                              _f(ours, md.digits) or "—"),
                              _f(None if paper is None or ours is None else ours - paper,
                                 md.digits, sign=True),
                              "" if paper is None and ours is None else st]
             line += [info.epochs if e == "epochs" else info.batch for e in extra]
-            line += [_f(_v(rec, "training.gpu_hours"), 1), (_v(rec, "date") or "")[:10]]
+            gpu_h = _v(rec, "training.gpu_hours")
+            if many and info.kind == "ours":     # each training seed is its own training run
+                per_key = {_v(r, "training_key"): _v(r, "training.gpu_hours") for r in group}
+                gpu_h = None if any(v is None for v in per_key.values()) else sum(per_key.values())
+            line += [_f(gpu_h, 1), (_v(rec, "date") or "")[:10]]
             if linked:
                 line.append(f"[report]({report_link(rid)})" if rec is not None and rid in reports else "")
-            line += ["; ".join(([info.notes] if info.notes else []) + _flags(info, rec))]
+            if many and info.kind == "ours":
+                t, e = sp.seeds_of(group)
+                spread_notes.insert(0, f"mean ± std over {len(group)} records ({t} training seed"
+                                       f"{'s' if t != 1 else ''} × {e} sampling seed{'s' if e != 1 else ''}, "
+                                       f"commit {str(_v(rec, 'git.commit') or '')[:10]})")
+            line += ["; ".join(([info.notes] if info.notes else []) + [_text(x) for x in spread_notes]
+                               + _flags(info, rec))]
             body.append([_cell(c) for c in line])
             if info.kind == "ours":
                 (used if rec is not None else intended).setdefault(
@@ -220,13 +259,16 @@ def _render_file(title, metrics, extra, placed, shown, demo_metrics, reports=fro
         if stitle:
             out += [f"## {stitle}", ""]
         out += [tabulate(body, headers=head, tablefmt="github", disable_numparse=True), ""]
-    out += _footnote(metrics, used, intended)
+    out += _footnote(metrics, used, intended, pooled)
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def _footnote(metrics, used, intended):
+def _footnote(metrics, used, intended, pooled=False):
     lines = ["Generated by `repro tables` from the result records under `results/`; do not edit.",
              f"Selection: {SELECTION_RULE}."]
+    if pooled:     # only where a row has seed repeats: tables without them stay byte-identical
+        lines.append(f"Seeds: {sp.GROUP_RULE}." + (f" With repeats, the {sp.SPREAD_STATUS_RULE}."
+                                                    if metrics is not None else ""))
     if metrics is not None:
         bands = "; ".join(f"{tol.metric(m).label}: {tol.metric(m).describe()}" for m in metrics)
         lines += [f"Status (repro/results/tolerances.py): ours vs paper within {bands}. "
@@ -249,6 +291,7 @@ def render_tables(rows, records_df, paper_rows=PAPER_ROWS, reports=frozenset()) 
     shown_df = select_shown(records_df)
     shown = {} if shown_df is None or len(shown_df) == 0 else {
         r["row"]: r for r in shown_df.to_dict("records")}
+    groups = sp.seed_groups(records_df, shown)
     placed = {f: [] for f in TABLES}
     for n, p in enumerate(paper_rows):
         f = table_file(p.paper, p.table)
@@ -272,7 +315,7 @@ def render_tables(rows, records_df, paper_rows=PAPER_ROWS, reports=frozenset()) 
                                   | {i.intended["metric"] for i in ours
                                      if (i.intended or {}).get("metric")})
         out[fname] = _render_file(title, metrics, extra, placed[fname], shown, demo_metrics,
-                                  frozenset(reports))
+                                  frozenset(reports), groups)
     return out
 
 

@@ -107,6 +107,23 @@ def status(claim_value, ours_value, name: str) -> str:
     return WITHIN_BETTER if gain > 0 else OUTSIDE
 
 
+def status_spread(claim_value, mean, std, name: str) -> str:
+    """`status` for a mean over seed repeats (repro/results/spread.py): the band is the larger of
+    2 std (our measured noise) and the fixed tolerance, so a paper's number inside our own
+    seed-to-seed spread is not called a failure, and a tiny spread never tightens the band."""
+    ours, paper, sd = _num(mean), _num(claim_value), _num(std)
+    if ours is None:
+        return NO_RESULT
+    if paper is None:
+        return NO_CLAIM
+    m = metric(name)
+    delta = ours - paper
+    if abs(delta) <= max(2.0 * (sd or 0.0), m.tolerance(paper)) + 1e-9:
+        return WITHIN
+    gain = -delta if m.better == "lower" else delta
+    return WITHIN_BETTER if gain > 0 else OUTSIDE
+
+
 def agrees(recorded, reevaluated, name: str) -> bool:
     """`repro verify`: does a re-evaluation reproduce the recorded number?"""
     a, b = _num(recorded), _num(reevaluated)
