@@ -63,7 +63,12 @@ def write_result(row, ckpt, res, ours, tables=None, eval_dir=None) -> Path:
                 "gpu_hours": wall * world / 3600.0 if on_gpu else 0.0, "processes": world}
     rec = make_record(row, ours, res["protocol"], ckpt, training,
                       extra={"throughput": res.get("throughput"),
-                             "row_args": {"overrides": list(row.overrides), "smoke": row.smoke}})
+                             "row_args": {"overrides": list(row.overrides), "smoke": row.smoke},
+                             # what decides whether a re-run can match bit for bit (repro/results/rerun.py)
+                             "determinism": {
+                                 "threads": torch.get_num_threads(),
+                                 "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+                                 "cudnn_deterministic": bool(torch.backends.cudnn.deterministic)}})
     if row.smoke:
         validate_record(rec)
         path = Path(eval_dir or eval_dir_for(row, ckpt.parent.parent)) / "record.json"
