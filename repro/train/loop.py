@@ -183,12 +183,6 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
     micro = rt.micro_batch or local
     if local % micro:
         raise ReproError(f"RuntimeSpec.micro_batch={micro} does not divide the per-process batch {local}")
-    if micro < local and (row.loss.coupling != "none" or row.loss.diff_r > 0):
-        # The objective pairs OT and picks the diffusion-term samples within what it is given, so
-        # accumulation over micro-batches would train a different objective than the row's.
-        raise ReproError(f"RuntimeSpec.micro_batch={micro}: with LossSpec.coupling='{row.loss.coupling}' and "
-                         f"diff_r={row.loss.diff_r} accumulation would compute OT pairs and the diffusion term "
-                         f"per micro-batch of {micro} instead of {local}; unset it or use more processes")
     order = _Order(len(data), batch, row.train.seed)
     step_fn = _make_step(row, f, fwd, opt, ema, objective, data, dim, total, dev, rank, world, local, micro)
     periodic, shown, post = None, {}, {}
@@ -375,11 +369,18 @@ def _make_step(row, f, fwd, opt, ema, objective, data, dim, total, dev, rank, wo
         # Whole-batch draws on every rank, then this rank's slice (see module docstring).
         draws = objective.draw(len(x0), n, g, like=x0)
         lo = rank * local
+        x0 = x0[lo:lo + local]
+        labels = None if labels is None else labels[lo:lo + local]
+        draws = {k: v[lo:lo + local] for k, v in draws.items()}
+        if micro < local and hasattr(objective, "whole_batch"):
+            # OT pairs and the diffusion-term count over this rank's whole batch, then sliced:
+            # accumulation trains the same objective as one pass over the batch.
+            draws = objective.whole_batch(x0, n, draws, micro)
         # Dropout masks: a per-(step, rank) seed, restored identically after a resume.
         torch.manual_seed(_mix(row.train.seed, 3, step, rank))
         opt.zero_grad(set_to_none=True)
         total_loss = torch.zeros((), device=dev)
-        for a in range(lo, lo + local, micro):
+        for a in range(0, local, micro):
             sl = slice(a, a + micro)
             ctx = torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
             with ctx:
