@@ -142,13 +142,31 @@ class ConsistencyLoss:
         i = sample_indices(self.index_sampler, sigmas, batch, generator, probs=probs)
         return {"i": i, "z": _draw_noise(batch, like, generator)}
 
+    def whole_batch(self, x0: torch.Tensor, n: int, draws: dict, micro: int) -> dict:
+        """Draws for a batch that __call__ will see in slices of `micro` samples (accumulation).
+
+        The OT pairs and the diffusion term's count of selected samples are batch-level, so they
+        are computed here once over the whole batch: 'zc' is the paired noise and 'diff_den' (one
+        value per sample, so slices carry it) the denominator that makes
+        sum over slices of (micro/B)·loss(slice) equal the whole batch's loss.
+        """
+        out = dict(draws)
+        out["zc"] = self.coupling(x0, draws["z"].to(x0.device, torch.float32))
+        if self.diff_r > 0:
+            count = self.diff_mask(draws["i"].to(x0.device), n).sum().clamp(min=1)
+            den = count.to(torch.float32) * (micro / x0.shape[0])
+            out["diff_den"] = den.expand(x0.shape[0])
+        return out
+
     def __call__(self, f, x0: torch.Tensor, n: int, c, generator=None, class_labels=None, draws=None):
         sigmas, _ = self.grid(n, x0.device)
         if draws is None:
             draws = self.draw(x0.shape[0], n, generator, x0)
         i = draws["i"].to(x0.device)
-        # OT pairs within the batch this call sees (per GPU batch, as the LCT code).
-        z = self.coupling(x0, draws["z"].to(x0.device, torch.float32))
+        if "zc" in draws:       # paired over the whole batch by whole_batch()
+            z = draws["zc"].to(x0.device, torch.float32)
+        else:                   # OT pairs within the batch this call sees (per GPU batch, as the LCT code)
+            z = self.coupling(x0, draws["z"].to(x0.device, torch.float32))
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
 
         # Same dropout masks for student and teacher (iCT sec. 3.1). Restoring the state before
@@ -172,7 +190,8 @@ class ConsistencyLoss:
             term = self._diff_weigh(squared_norm(y, x0, self.reduction), sigma_next, self.sigma_data)
             n_diff = sel.sum()
             # Mean over the selected samples only (LCT code); 0 (not NaN) when none is selected.
-            diff = torch.where(sel, term, zero).sum() / n_diff.clamp(min=1)
+            den = draws["diff_den"][0] if "diff_den" in draws else n_diff.clamp(min=1)
+            diff = torch.where(sel, term, zero).sum() / den
             loss = ct + self.diff_weight * diff
         stats = {"ct": ct.detach(), "diff": diff.detach(), "n_diff": n_diff.detach(),
                  "sigma_mean": sigma_next.mean().detach()}
