@@ -100,6 +100,104 @@ def _slurm_unreachable(tmp, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp / "empty-bin"))
 
 
+def _cifar_bytes_labels(tmp):
+    import pickle
+
+    from helpers.datasets import write_cifar
+    d = write_cifar(tmp / "cifar-bytes", n=4)
+    with open(d / "data_batch_1", "rb") as f:
+        batch = pickle.load(f)
+    batch[b"labels"] = b"\x00\x01\x02\x03"
+    with open(d / "data_batch_1", "wb") as f:
+        pickle.dump(batch, f, protocol=2)
+    return d
+
+
+def _png_bomb(tmp):
+    """A PNG whose header claims 20000x20000 (the pixels are never there)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    d = tmp / "bomb"
+    d.mkdir()
+    (d / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0))
+                                 + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
+    return d
+
+
+def _bad_ckpt(tmp, c, how):
+    """A copy of the trained checkpoint with its model weights damaged in one way."""
+    import torch
+
+    from repro.io import atomic_torch_save, safe_torch_load
+    state = safe_torch_load(c)
+    if how == "shapes":
+        state["model"] = {k: torch.zeros(3) for k in state["model"]}
+        for e in state["ema"].values():
+            e.update({k: torch.zeros(3) for k in e})
+    else:
+        state["model"] = {}
+    p = tmp / f"{how}.pt"
+    atomic_torch_save(p, state)
+    return p
+
+
+def _ckpt_dir_as_step(tmp):
+    d = tmp / "run-with-dir" / "ckpt" / "step-0000009.pt"
+    d.mkdir(parents=True)
+    return tmp / "run-with-dir"
+
+
+def _record_with(tmp, **changes):
+    """A valid demo record, one protocol field or the date replaced, placed in the registry."""
+    import json
+
+    from repro.results.records import make_record
+    from repro.rows import load_row
+    rec = make_record(load_row("demo/digits/nfe1"), {"w2_pixels": 1.0}, {"impl": "t"}, None,
+                      {"wall_s": 1.0, "gpu_hours": 0.0, "steps": 1},
+                      extra={"git": {"commit": "a" * 40, "dirty": False}})
+    for k, v in changes.items():
+        if k in ("date", "row"):
+            rec[k] = v
+        else:
+            rec["protocol"][k] = v
+    d = tmp / "tables" / "results" / "demo" / "digits" / "nfe1"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "20250101T000000000000Z-bad.json").write_text(json.dumps(rec))
+
+
+def _fifo_record(tmp):
+    d = tmp / "tables" / "results" / "demo" / "digits" / "nfe1"
+    d.mkdir(parents=True)
+    os.mkfifo(d / "20250101T000000000000Z-fifo.json")
+
+
+def _outside_link(tmp):
+    import json
+    _record_with(tmp)
+    src = tmp / "tables" / "results" / "demo" / "digits" / "nfe1" / "20250101T000000000000Z-bad.json"
+    outside = tmp / "outside.json"
+    outside.write_text(src.read_text())
+    src.unlink()
+    src.symlink_to(outside)
+
+
+def _profile(tmp, text, raw=False):
+    p = tmp / "site.toml"
+    p.write_bytes(text if raw else text.encode())
+    return str(p)
+
+
+def _bad_set(binding, command="train", *expected):
+    extra = {"train": ["--steps", "1"], "submit": ["--dry-run"], "show": []}[command]
+    field = binding.split("=")[0]
+    return (lambda t, m, c: [command, "demo/digits/nfe1", "--set", binding, *extra],
+            [f"override '{binding}'", f"{field} = ", *expected])
+
+
 # id: (setup(tmp, monkeypatch, ckpt) -> argv, expected substrings of the one stderr line)
 CASES = {
     "malformed_gin": (lambda t, m, c: (_gin_copy(t), ["show", "bad/malformed"])[1],
@@ -173,6 +271,75 @@ CASES = {
     "profile_unknown_name": (lambda t, m, c: ["submit", "demo/digits/nfe1", "--dry-run", "--profile", "nope"],
                              ["no profile 'nope'"]),
     "unknown_asset": (lambda t, m, c: ["fetch", "--only", "nope", "--dry-run"], ["--only nope: no such asset"]),
+    # -- every spec field validated at load, the same in show, submit --dry-run and train
+    "micro_batch_negative": _bad_set("RuntimeSpec.micro_batch=-4", "train", "> 0"),
+    "total_steps_zero": _bad_set("TrainSpec.total_steps=0", "train", "> 0"),
+    "lr_negative": _bad_set("OptimSpec.lr=-1.0", "train", "> 0"),
+    "lr_infinite": _bad_set("OptimSpec.lr=1e999", "train", "not finite"),
+    "ema_rate_above_one": _bad_set("TrainSpec.ema_rates=(2.0,)", "train", "in (0, 1)"),
+    "batch_size_string": _bad_set("TrainSpec.batch_size='16'", "train", "is not an int"),
+    "batch_size_bool": _bad_set("TrainSpec.batch_size=True", "submit", "is not an int"),
+    "model_channels_zero": _bad_set("ModelSpec.model_channels=0", "train", "> 0"),
+    "data_limit_negative": _bad_set("DataSpec.limit=-1", "train", "> 0"),
+    "ckpt_every_zero": _bad_set("RuntimeSpec.ckpt_every=0", "train", "> 0"),
+    "keep_ckpts_zero": _bad_set("RuntimeSpec.keep_ckpts=0", "submit", "> 0"),
+    "distance_typo_show": _bad_set("LossSpec.distance='l3'", "show", "'cauchy'"),
+    "distance_typo_submit": _bad_set("LossSpec.distance='l3'", "submit", "'cauchy'"),
+    "distance_typo_train": _bad_set("LossSpec.distance='l3'", "train", "'cauchy'"),
+    "norm_unknown": _bad_set("ModelSpec.norm='batchnorm'", "show", "'ns_layernorm'"),
+    "eval_ema_not_trained": _bad_set("EvalSpec.ema=0.5", "train", "TrainSpec.ema_rates"),
+    "betas_one_value": _bad_set("OptimSpec.betas=(0.9,)", "show", "2 values"),
+    "sigma_max_below_min": _bad_set("LossSpec.sigma_max=0.001", "show", "must exceed"),
+    "curriculum_unknown": _bad_set("CurriculumSpec.kind='linear'", "submit", "'ict_exp'"),
+    "metric_unknown": _bad_set("EvalSpec.metric='is'", "show", "'fid'"),
+    "dropout_one": _bad_set("ModelSpec.dropout=1.0", "show", "in [0, 1)"),
+    # -- row ids resolve only inside the rows directory
+    "row_id_dotdot_show": (lambda t, m, c: ["show", "../README"], ["without '..'"]),
+    "row_id_absolute_eval": (lambda t, m, c: ["eval", "/etc/passwd", "--ckpt", str(c), "--no-record"], ["without '..'"]),
+    "row_id_dotdot_inside": (lambda t, m, c: ["show", "demo/../demo/digits/nfe1"], ["without '..'"]),
+    # -- checkpoints
+    "checkpoint_wrong_shapes": (lambda t, m, c: ["eval", "demo/digits/nfe1", *TINY_SETS, "--ckpt",
+                                                 str(_bad_ckpt(t, c, "shapes")), "--no-record"],
+                                ["shapes.pt: weights do not fit the row's network", "size mismatch"]),
+    "checkpoint_empty_model": (lambda t, m, c: ["eval", "demo/digits/nfe1", *TINY_SETS, "--ckpt",
+                                                str(_bad_ckpt(t, c, "empty")), "--no-record"],
+                               ["empty.pt: not a repro checkpoint (empty or malformed model weights)"]),
+    "checkpoint_is_a_directory": (lambda t, m, c: ["eval", "demo/digits/nfe1", *TINY_SETS, "--ckpt",
+                                                   str(_ckpt_dir_as_step(t)), "--no-record"],
+                                  ["run-with-dir: run directory has no checkpoints"]),
+    # -- records that would make a table lie
+    "record_num_samples_infinite": (lambda t, m, c: (_record_with(t, num_samples=float("inf")), ["tables"])[1],
+                                    ["protocol.num_samples = inf", "non-negative integer"]),
+    "record_num_samples_list": (lambda t, m, c: (_record_with(t, num_samples=[1, 2]), ["tables"])[1],
+                                ["protocol.num_samples = [1, 2]"]),
+    "record_dated_2099": (lambda t, m, c: (_record_with(t, date="2099-01-01T00:00:00.000000Z"), ["tables"])[1],
+                          ["lies in the future"]),
+    "record_impossible_date": (lambda t, m, c: (_record_with(t, date="2099-99-99T99:99:99.000000Z"),
+                                                ["tables"])[1], ["is not a real date"]),
+    "record_huge_string": (lambda t, m, c: (_record_with(t, impl="x" * 2_000_000), ["tables"])[1],
+                           ["larger than any record"]),
+    "record_fifo": (lambda t, m, c: (_fifo_record(t), ["tables", "--check"])[1], ["not a regular file"]),
+    "record_symlink_outside": (lambda t, m, c: (_outside_link(t), ["tables"])[1],
+                               ["a symlink leaving the registry"]),
+    "record_unknown_row": (lambda t, m, c: (_record_with(t, row="demo/digits/nfe7"), ["tables", "--check"])[1],
+                           ["holds row 'demo/digits/nfe7' but lies under demo/digits/nfe1/"]),
+    # -- data
+    "cifar_labels_as_bytes": (lambda t, m, c: ["data", "prepare", "cifar10", "--src", str(_cifar_bytes_labels(t)),
+                                               "--allow-nonstandard", "--no-progress"],
+                              ["b'labels' must be a list of integers"]),
+    "png_decompression_bomb": (lambda t, m, c: ["data", "prepare", "celebahq256", "--src", str(_png_bomb(t)),
+                                                "--allow-nonstandard", "--no-progress"],
+                               ["huge.png: image too large to decode safely"]),
+    # -- cluster profiles
+    "profile_newline_in_partition": (lambda t, m, c: ["submit", "demo/digits/nfe1", "--dry-run", "--profile",
+                                                      _profile(t, 'partition = "gpu\\n#SBATCH --wrap=x"\n')],
+                                     ["field 'partition' holds a control character"]),
+    "profile_nodes_huge": (lambda t, m, c: ["submit", "demo/digits/nfe1", "--dry-run", "--profile",
+                                            _profile(t, "nodes = 100000000000\n")], ["is out of range"]),
+    "profile_nodes_float": (lambda t, m, c: ["submit", "demo/digits/nfe1", "--dry-run", "--profile",
+                                             _profile(t, "nodes = 1e20\n")], ["must be a non-negative integer"]),
+    "profile_not_utf8": (lambda t, m, c: ["submit", "demo/digits/nfe1", "--dry-run", "--profile",
+                                          _profile(t, b'partition = "\xff"\n', raw=True)], ["not UTF-8 text"]),
 }
 
 
@@ -183,6 +350,9 @@ def _snapshot(root: Path) -> dict:
             out[os.path.relpath(os.path.join(d, x), root)] = "dir"
         for x in files:
             p = os.path.join(d, x)
+            if os.path.islink(p) or not os.path.isfile(p):     # a FIFO case: opening it would block
+                out[os.path.relpath(p, root)] = f"special {os.lstat(p).st_mode:o}"
+                continue
             out[os.path.relpath(p, root)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
     return out
 

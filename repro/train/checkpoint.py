@@ -37,7 +37,7 @@ def checkpoints(run_dir) -> list[Path]:
     d = ckpt_dir(run_dir)
     if not d.is_dir():
         return []
-    found = [(step_of(p), p) for p in d.iterdir() if step_of(p) is not None]
+    found = [(step_of(p), p) for p in d.iterdir() if step_of(p) is not None and p.is_file()]
     return [p for _, p in sorted(found, reverse=True)]
 
 

@@ -141,6 +141,15 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
     total = row.total_steps
     stop = min(total, max_steps) if max_steps else total
 
+    # Checks that need the process count, before anything is built or written.
+    batch = row.train.batch_size
+    if batch % world:
+        raise ReproError(f"TrainSpec.batch_size={batch} does not split over {world} processes")
+    local = batch // world
+    micro = rt.micro_batch or local
+    if local % micro:
+        raise ReproError(f"RuntimeSpec.micro_batch={micro} does not divide the per-process batch {local}")
+
     # Data, network, optimiser, EMA, objective.
     from repro.data import open_train_set
     from repro.nn.ema import EMA
@@ -176,13 +185,6 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
         remove_stale_temps(run_dir)
         _trim_log(run_dir / "metrics.jsonl", step)
 
-    batch = row.train.batch_size
-    if batch % world:
-        raise ReproError(f"TrainSpec.batch_size={batch} does not split over {world} processes")
-    local = batch // world
-    micro = rt.micro_batch or local
-    if local % micro:
-        raise ReproError(f"RuntimeSpec.micro_batch={micro} does not divide the per-process batch {local}")
     order = _Order(len(data), batch, row.train.seed)
     step_fn = _make_step(row, f, fwd, opt, ema, objective, data, dim, total, dev, rank, world, local, micro)
     periodic, shown, post = None, {}, {}
