@@ -98,6 +98,9 @@ class DevTools:
         return self.call("Runtime.evaluate", expression=js, returnByValue=True)["result"]["value"]
 
     def screenshot(self, path: Path):
+        # measure at a small viewport: after a taller one the page would report that height
+        self.call("Emulation.setDeviceMetricsOverride", width=1100, height=600, deviceScaleFactor=1,
+                  mobile=False)
         h = self.call("Runtime.evaluate", expression="document.documentElement.scrollHeight",
                       returnByValue=True)["result"]["value"]
         self.call("Emulation.setDeviceMetricsOverride", width=1100, height=int(h), deviceScaleFactor=1,
