@@ -164,7 +164,10 @@ def evaluation(a, dev):
     vae = build_vae(TINY_VAE_CONFIG if a.cpu_dry_run else SD_VAE_CONFIG, device=dev)
     shape = (4, 32, 32)           # the latent shape of the sLCT rows (the tiny VAE decodes it to 64²)
     zero, one = np.zeros(shape, np.float32), np.ones(shape, np.float32)
-    decode = latent_from_model(zero, one, True, lambda: vae)       # the latent rows' decode path
+    to_images = latent_from_model(zero, one, True, None)          # the latent rows' decode path
+
+    def decode(x):
+        return to_images(x, vae=vae)
     with tempfile.TemporaryDirectory() as tmp:
         ext = _random_inception(Path(tmp), dev)
     num, bs = a.eval_num, min(a.eval_batch, a.eval_num)

@@ -36,7 +36,8 @@ Same weights: our initial weights are copied into the reference network in param
 pair's shape checked (the reference's non-scaling LayerNorm also holds a frozen γ ≡ 1 parameter
 per norm, which ours does not have: those are skipped and counted separately). One forward of both
 networks on the same input confirms the mapping. Timing: interleaved ours/ref pairs after warm-up;
-per-pair times and ours/ref median and range are printed.
+per-pair wall times and ours/ref median and range are printed (the last line), and on the CPU the
+same ratio of process CPU time, which machine load disturbs much less when --threads is 1.
 """
 from __future__ import annotations
 
@@ -317,20 +318,26 @@ def setup(lct_src, width, batch, dev, script=DEFAULT_SCRIPT, ours_runtime=None, 
                                  ema_scale_fn=ema_scale_fn)
 
 
-def time_pairs(paths, data_len, batch, dev, step0, pairs, warmup, log=print):
-    """Interleaved timing of several step closures; returns {name: [seconds...]} after warm-up."""
+def time_pairs(paths, data_len, batch, dev, step0, pairs, warmup, log=print, cpu_times=None):
+    """Interleaved timing of several step closures; returns {name: [wall seconds...]} after
+    warm-up. `cpu_times`, if a dict, receives the process CPU seconds per step too: on a shared
+    CPU with one torch thread that is the work done, whatever the machine's load."""
     times = {name: [] for name in paths}
+    if cpu_times is not None:
+        cpu_times.update({name: [] for name in paths})
     for k in range(warmup + pairs):
         idx = torch.arange(k * batch, (k + 1) * batch) % data_len
         dts = {}
         for name, fn in paths.items():
             _sync(dev)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             fn(step0 + k, idx)
             _sync(dev)
             dts[name] = time.perf_counter() - t0
             if k >= warmup:
                 times[name].append(dts[name])
+                if cpu_times is not None:
+                    cpu_times[name].append(time.process_time() - c0)
         if log:
             log(f"  pair {k}{' (warm-up)' if k < warmup else ''}: "
                 + ", ".join(f"{n} {t * 1e3:.1f} ms" for n, t in dts.items()))
@@ -392,8 +399,11 @@ def main(argv=None) -> int:
     print(f"device {dev}{'' if dev.type == 'cuda' else f' ({torch.get_num_threads()} threads)'}, "
           f"per-GPU batch {a.batch}, step {step0}: N ours {n_ours} / reference {n_ref}")
     assert n_ours == n_ref
-    t = time_pairs({"ours": s.ours, "ref": s.run_ref}, len(s.data), a.batch, dev, step0, a.pairs, a.warmup)
+    cpu = {}
+    t = time_pairs({"ours": s.ours, "ref": s.run_ref}, len(s.data), a.batch, dev, step0, a.pairs, a.warmup,
+                   cpu_times=cpu)
     r, skipped = pair_ratios(t["ours"], t["ref"], s.info["skipped"], step0, a.warmup)
+    rc, _ = pair_ratios(cpu["ours"], cpu["ref"], s.info["skipped"], step0, a.warmup)
     if skipped:
         print(f"note: the reference's loss was NaN at pair(s) {skipped} (no sample in the diffusion-term range "
               f"at this batch), so it skipped backward and the optimiser step there; those pairs are left out "
@@ -403,6 +413,10 @@ def main(argv=None) -> int:
         return 1
     print(f"ours: median {statistics.median(t['ours']) * 1e3:.1f} ms/step, reference: median "
           f"{statistics.median(t['ref']) * 1e3:.1f} ms/step ({len(r)} pairs)")
+    if dev.type == "cpu":
+        print(f"process CPU time per step ({torch.get_num_threads()} threads): ours median "
+              f"{statistics.median(cpu['ours']) * 1e3:.1f} ms, reference {statistics.median(cpu['ref']) * 1e3:.1f} ms; "
+              f"ratio ours/ref median {statistics.median(rc):.3f} (range {min(rc):.3f} - {max(rc):.3f})")
     print(f"ratio ours/ref: median {statistics.median(r):.3f} (range {min(r):.3f} - {max(r):.3f})")
     return 0
 
