@@ -138,6 +138,7 @@ class EvalSpec:
     gen_format: str = "png"          # 'png' | 'jpg' (sLCT code saves JPEG before pytorch-fid)
     precision_recall: str = "none"   # 'none' | 'vgg16_k3' (sLCT) | 'inception_k3' (ADM evaluator)
     seed: int = 42
+    vae_dtype: str = "fp32"          # latent rows: the decoding VAE's dtype ('fp32' as the LCT code)
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,7 @@ CHOICES = {
     "EvalSpec.fid_mode": ("clean", "legacy_pytorch", "legacy_tensorflow", "native"),
     "EvalSpec.gen_format": ("png", "jpg"),
     "EvalSpec.precision_recall": ("none", "vgg16_k3", "inception_k3"),
+    "EvalSpec.vae_dtype": ("fp32", "bf16", "fp16"),
 }
 
 _POS, _NONNEG, _UNIT = (lambda v: v > 0, "> 0"), (lambda v: v >= 0, ">= 0"), (lambda v: 0 <= v <= 1, "in [0, 1]")

@@ -89,12 +89,15 @@ def latent_to_model(mean, std, normalise: bool):
 
 
 def latent_from_model(mean, std, normalise: bool, vae_fn):
-    def f(x, vae=None, batch_size=16, **_):
+    def f(x, vae=None, batch_size=16, device=None, vae_dtype="fp32", **_):
+        """Decode where the latents are (or on `device`): samples made on a GPU stay there."""
         from .latents import decode_latents
-        x = torch.as_tensor(x).detach().float().cpu()
-        z = x * torch.from_numpy(std).float() / 0.5 + torch.from_numpy(mean).float() \
+        x = torch.as_tensor(x).detach().float()
+        x = x.to(device) if device is not None else x
+        z = x * torch.from_numpy(std).float().to(x.device) / 0.5 + torch.from_numpy(mean).float().to(x.device) \
             if normalise else x / SCALE
-        return decode_latents(z, vae=vae if vae is not None else vae_fn(), batch_size=batch_size)
+        vae = vae if vae is not None else vae_fn(x.device, vae_dtype)
+        return decode_latents(z, vae=vae, batch_size=batch_size)
     return f
 
 
@@ -143,9 +146,9 @@ def open_train_set(spec: DataSpec, root=None) -> TrainSet:
                     pixels_from_model, spec.name, spec.limit)
 
 
-def _default_vae():
-    from .vae import load_vae
-    return load_vae()
+def _default_vae(device="cpu", dtype="fp32"):
+    from .vae import eval_vae
+    return eval_vae(device, dtype)
 
 
 def decode(x, spec: DataSpec, root=None, vae=None, batch_size: int = 16) -> torch.Tensor:

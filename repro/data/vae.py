@@ -73,6 +73,42 @@ def load_vae(cache=None, config_only: bool = False, device=None):
     return vae.to(device or "cpu").eval()
 
 
+# EvalSpec.vae_dtype -> torch dtype name; fp32 by default, as the LCT code decodes.
+VAE_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+# Decoding VAEs of this process by (weights sha256, device, dtype): rows that share a training
+# (and the untrained / held-out baselines) reuse one instead of loading 84 M parameters each.
+_EVAL_VAES: dict = {}
+_HASHES: dict = {}
+
+
+def vae_identity(cache=None) -> str:
+    """sha256 of the cached VAE weights, hashed once per (path, size, mtime) in this process."""
+    from repro.io import sha256_file
+
+    from .assets import require_asset
+    path = require_asset("vae-weights", cache)
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        _HASHES[key] = sha256_file(path)
+    return _HASHES[key]
+
+
+def eval_vae(device="cpu", dtype: str = "fp32", cache=None):
+    """The VAE that decodes samples on `device` in `dtype` (a VAE_DTYPES name), built once per
+    process for each (weights, device, dtype)."""
+    import torch
+
+    if dtype not in VAE_DTYPES:
+        raise ValueError(f"vae dtype {dtype!r}: choose one of {', '.join(VAE_DTYPES)}")
+    dev = torch.device(device)
+    key = (vae_identity(cache), str(dev), dtype)
+    if key not in _EVAL_VAES:
+        vae = load_vae(cache, device=dev)
+        _EVAL_VAES[key] = vae if dtype == "fp32" else vae.to(getattr(torch, VAE_DTYPES[dtype]))
+    return _EVAL_VAES[key]
+
+
 def vae_weights_hash(cache=None) -> str:
     from repro.io import sha256_file
 

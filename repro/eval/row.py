@@ -34,9 +34,28 @@ def evaluate_row(row: Row, f, out_dir, num=None, device="cpu", progress=True, se
     data = open_train_set(row.data)
     real = real_images(row, data) if spec.metric in DEMO_METRICS else None
     decode = data.decoder if row.data.latent or row.data.name == "digits" else None
+    if decode is not None:
+        decode = _on_device(decode, device, spec.vae_dtype)
     classes = uniform_class_sampler(row.model.label_dim, spec.seed) if row.model.label_dim else None
     return evaluate(f, spec, data.shape, out_dir, decode=decode, real=real, num=num, device=device,
                     progress=progress, class_sampler=classes, save_images=save_images)
+
+
+def _on_device(decoder, device, vae_dtype: str):
+    """The row's decoder bound to the evaluation device; a VAE decoder gets its VAE here, once per
+    evaluation (from the process cache, so rows sharing a training reuse it)."""
+    import functools
+
+    from repro.data.trainset import VAE_DECODE, Decoder
+
+    kw = {"device": device}
+    if decoder.name == VAE_DECODE:
+        from repro.data.vae import eval_vae
+
+        kw["vae"] = eval_vae(device, vae_dtype)
+    # A dtype other than the reference's fp32 is part of what the record must show.
+    name = decoder.name if decoder.name != VAE_DECODE or vae_dtype == "fp32" else f"{decoder.name}@{vae_dtype}"
+    return Decoder(functools.partial(decoder.fn, **kw), name)
 
 
 def real_images(row: Row, data):

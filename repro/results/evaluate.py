@@ -26,14 +26,14 @@ def evaluate_and_record(row, ckpt, eval_dir=None, *, num=None, device="auto", pr
     "ckpt", "run_dir", "eval_dir", "record_path" (None without `record`)}.
     """
     from repro.eval.row import DEMO_METRICS, demo_baselines, evaluate_row
-    from repro.train.evalload import load_for_eval, resolve_ckpt
+    from repro.train.evalload import load_for_eval_cached, resolve_ckpt
     from repro.train.loop import resolve_device
 
     dev = resolve_device(device)
     ckpt = resolve_ckpt(ckpt)
     run_dir = ckpt.parent.parent              # <run dir>/ckpt/step-*.pt
     out = Path(eval_dir) if eval_dir is not None else eval_dir_for(row, run_dir)
-    f = load_for_eval(ckpt, row, device=dev)
+    f = load_for_eval_cached(ckpt, row, device=dev)
     res = evaluate_row(row, f, out, num=num, device=dev, progress=progress, seed=seed,
                        save_images=save_images)
     metrics = dict(res["metrics"])

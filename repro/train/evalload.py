@@ -48,3 +48,34 @@ def load_for_eval(ckpt, row: Row, device="cpu", which: str = "ema") -> torch.nn.
         raise ReproError(f"{path}: weights do not fit the row's network (missing {missing[:3]}, "
                          f"unexpected {unexpected[:3]})")
     return f.to(device).eval()
+
+
+# Networks loaded for evaluation in this process, by (checkpoint path + sha256, device, row
+# recipe, EMA): the rows that share a training are evaluated from one load. Two entries at most,
+# so a sweep over checkpoints does not keep every network alive.
+_LOADED: dict = {}
+_SHAS: dict = {}
+_KEEP = 2
+
+
+def _sha(path: Path) -> str:
+    from repro.io import sha256_file
+
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHAS:
+        _SHAS[key] = sha256_file(path)
+    return _SHAS[key]
+
+
+def load_for_eval_cached(ckpt, row: Row, device="cpu") -> torch.nn.Module:
+    """load_for_eval(ckpt, row, device) reused within the process while the file is unchanged.
+
+    The network is only sampled in eval mode under no_grad, so sharing it between rows is safe."""
+    path = resolve_ckpt(ckpt)
+    key = (str(path.resolve()), _sha(path), str(torch.device(device)), row.training_key, float(row.eval.ema))
+    if key not in _LOADED:
+        while len(_LOADED) >= _KEEP:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = load_for_eval(path, row, device=device)
+    return _LOADED[key]
