@@ -19,11 +19,12 @@ from repro.io import ReproError, atomic_write_bytes, sha256_file
 from repro.specs import EvalSpec
 
 from .demo_metrics import fd_pixels, w2_pixels
-from .fid import FeatureExtractor, cleanfid_features, feature_stats, frechet_distance, inception_extractor
+from .fid import FeatureExtractor, feature_stats, frechet_distance, inception_extractor
 from .grid import save_grid
 from .precision_recall import pr_extractor, precision_recall
 from .refstats import reference_stats, save_stats, RefStats
 from .sample import jpeg_roundtrip, sample_batches, to_uint8
+from .stream import streamed_features
 
 METRICS = ("fid", "w2_pixels", "fd_pixels")
 GRID_N = 64
@@ -114,6 +115,11 @@ def evaluate(f, spec: EvalSpec, shape, out_dir, decode: Optional[Callable] = Non
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} samples, "
                               "{rate_fmt}, ETA {remaining} (elapsed {elapsed})")
 
+    # FID alone: the JPEG round trip moves to the feature pipeline's host threads
+    # (repro.eval.stream); saved images and a second feature network need it here.
+    host_jpeg = (spec.metric == "fid" and spec.gen_format == "jpg" and not save_images
+                 and (pr_ext is None or reuse_pr))
+
     def stream():
         done = 0
         if bar is not None:
@@ -126,11 +132,12 @@ def evaluate(f, spec: EvalSpec, shape, out_dir, decode: Optional[Callable] = Non
             except StopIteration:
                 return
             imgs = _uint8_nhwc(decode(x))
-            if spec.gen_format == "jpg":
+            if spec.gen_format == "jpg" and not host_jpeg:
                 imgs = jpeg_roundtrip(imgs)
             timing["generate_s"] += time.perf_counter() - t0
             if len(grid) < GRID_N:
-                grid.extend(imgs[:GRID_N - len(grid)])
+                shown = imgs[:GRID_N - len(grid)]
+                grid.extend(jpeg_roundtrip(shown) if host_jpeg else shown)
             if save_images:
                 for k, im in enumerate(imgs):
                     _save_png(im, out_dir / "samples" / f"{done + k:06d}.png")
@@ -152,7 +159,7 @@ def evaluate(f, spec: EvalSpec, shape, out_dir, decode: Optional[Callable] = Non
             ref = reference_stats(spec.reference, reference_source, fid_ext, spec.fid_mode, cache_dir,
                                   batch_size=fbs, device=device, keep_features=reuse_pr, cache=cache)
             t_ref = time.perf_counter()
-            feats = cleanfid_features(stream(), num, fid_ext, fbs, device, mode=spec.fid_mode)
+            feats = streamed_features(stream(), num, fid_ext, fbs, device, mode=spec.fid_mode, jpeg=host_jpeg)
             timing["reference_s"] = t_ref - t_start
             mu, sigma = feature_stats(feats)
             metrics["fid"] = frechet_distance(mu, sigma, ref.mu, ref.sigma)
