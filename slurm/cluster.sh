@@ -139,6 +139,9 @@ SlurmctldParameters=preempt_send_user_signal
 ReturnToService=2
 # submitit ignores SIGTERM: cancel/requeue wait KillWait before SIGKILL.
 KillWait=5
+# A torch process on a loaded container took over a minute to exit after SIGKILL (seen once at
+# load 10 on 2 cores); the default 60 s then drains the node ("Kill task failed").
+UnkillableStepTimeout=300
 SchedulerParameters=sched_interval=2,bf_interval=1
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core

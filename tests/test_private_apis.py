@@ -164,3 +164,32 @@ def test_submitit_sbatch_text_and_dry_run_executor(tmp_path):
                    "submitit.core._submit"):
         assert needle in text, _moved("submitit", "submitit.slurm.slurm._make_sbatch_string", user,
                                       f"{needle!r} missing from the sbatch text")
+
+
+def test_submitit_pieces_of_the_held_submission(tmp_path):
+    """repro/launch/slurm.py submits held jobs itself: it dumps the DelayedSubmission (with
+    submitit's timeout countdown) where submitit's runner looks for it, names the interpreter
+    (slurm_python), and the job entry (repro/launch/jobstart.py) calls submitit's runner."""
+    import submitit
+    from submitit.core.submission import submitit_main
+    from submitit.core.utils import DelayedSubmission, JobPaths
+
+    from repro.launch import slurm
+    from repro.launch.profiles import load_profile
+
+    user = "repro/launch/slurm.py (_submit_held), repro/launch/joblog.py (job_pickle), repro/launch/jobstart.py"
+    assert callable(submitit_main), _moved("submitit", "submitit.core.submission.submitit_main", user, "gone")
+    path = JobPaths(str(tmp_path / "%j"), job_id="77_1").submitted_pickle
+    assert path == tmp_path / "77_1" / "77_1_submitted.pkl", _moved("submitit", "JobPaths.submitted_pickle", user, str(path))
+    d = DelayedSubmission(slurm.TrainJob(), "row")
+    d.set_timeout(30, 100)
+    d.dump(tmp_path / "x.pkl")
+    back = DelayedSubmission.load(tmp_path / "x.pkl")
+    assert (back._timeout_min, back._timeout_countdown, back.args) == (30, 100, ("row",)), \
+        _moved("submitit", "DelayedSubmission.set_timeout/dump/load", user, "timeout not kept")
+    ex = slurm.make_executor(load_profile("local"), tmp_path, dry_run=True)
+    inner = ex._executor
+    assert isinstance(ex, submitit.AutoExecutor) and "repro.launch.jobstart" in inner._submitit_command_str, \
+        _moved("submitit", "AutoExecutor(slurm_python=...)", user, inner._submitit_command_str)
+    assert (inner._num_tasks(), inner.max_num_timeout, inner.parameters.get("time")) == (1, slurm.MAX_REQUEUES, 30), \
+        _moved("submitit", "SlurmExecutor._num_tasks / max_num_timeout / parameters", user, "")

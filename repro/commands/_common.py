@@ -1,7 +1,9 @@
 """Arguments shared by the commands that load rows."""
 
 
-def add_row_args(p, many: bool = True):
+def add_row_args(p, many: bool = True, local: bool = True):
+    """Row selection flags; `local` adds those of runs on this machine (--device, --no-progress),
+    which mean nothing for jobs queued elsewhere (`repro submit`)."""
     if many:
         p.add_argument("rows", nargs="+", metavar="ROW", help="row ids or globs, e.g. demo/digits/nfe1 or 'slct/t2*'")
     else:
@@ -10,9 +12,11 @@ def add_row_args(p, many: bool = True):
                    help="shrink the row to a tiny network, synthetic data and 2 steps (gin/smoke.gin)")
     p.add_argument("--set", action="append", default=[], metavar="BINDING",
                    help="extra gin binding applied last, e.g. --set 'TrainSpec.total_steps=100' (repeatable)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    if local:
+        p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--runs", default=None, help="run directories root (default $REPRO_RUNS or <project>/runs)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    if local:
+        p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def load_rows(args):

@@ -1,5 +1,6 @@
 HELP = "cancel submitted jobs"
-DESCRIPTION = """Cancel jobs by id, or --all jobs recorded in RUNS/slurm/jobs.jsonl that have not finished."""
+DESCRIPTION = """Cancel jobs by id, or --all jobs recorded in RUNS/slurm/jobs.jsonl that have not finished
+(held jobs of an interrupted `repro submit` included)."""
 
 from repro.io import ReproError
 
@@ -17,7 +18,7 @@ def run(args) -> int:
     if bool(args.job_ids) == bool(args.all):
         raise ReproError("give job ids or --all (not both)")
     root = runs_root(args.runs).resolve()
-    if args.all and not joblog.load_jobs(root):
+    if args.all and not joblog.load_journal(root):
         # nothing was ever submitted from here: whether SLURM is up does not matter
         print(f"no jobs recorded in {joblog.joblog_path(root)}; nothing to cancel")
         return 0

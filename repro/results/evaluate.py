@@ -16,11 +16,12 @@ def eval_dir_for(row, run_dir) -> Path:
 
 def evaluate_and_record(row, ckpt, eval_dir=None, *, num=None, device="auto", progress=True,
                         seed=None, save_images=False, baselines=True, record=True,
-                        tables=None) -> dict:
+                        tables=None, slurm=None) -> dict:
     """Load `ckpt` (a checkpoint file, or a run directory: its newest) for `row`, sample and score
     it with the row's sampler and protocol, add the untrained / held-out baselines for the demo
     metrics (unless `baselines` is False) and, with `record`, write the result record for the
-    checkpoint evaluated.
+    checkpoint evaluated. `slurm` (from the SLURM evaluation job: job ids, requeues, nodes of its
+    training and of itself) goes into the record as its `slurm` field.
 
     Returns {"row", "metrics" (what the record holds as `ours`), "protocol", "throughput",
     "ckpt", "run_dir", "eval_dir", "record_path" (None without `record`)}.
@@ -39,13 +40,13 @@ def evaluate_and_record(row, ckpt, eval_dir=None, *, num=None, device="auto", pr
     metrics = dict(res["metrics"])
     if baselines and row.eval.metric in DEMO_METRICS:
         metrics.update(demo_baselines(row, out, device=dev))
-    path = write_result(row, ckpt, res, metrics, tables, eval_dir=out) if record else None
+    path = write_result(row, ckpt, res, metrics, tables, eval_dir=out, slurm=slurm) if record else None
     return {"row": row, "metrics": metrics, "protocol": res["protocol"],
             "throughput": res.get("throughput"), "ckpt": ckpt, "run_dir": run_dir,
             "eval_dir": out, "record_path": path}
 
 
-def write_result(row, ckpt, res, ours, tables=None, eval_dir=None) -> Path:
+def write_result(row, ckpt, res, ours, tables=None, eval_dir=None, slurm=None) -> Path:
     """The record of `ours` (scored from checkpoint `ckpt`): into the registry at `tables`, or
     for a smoke run to `<eval_dir>/record.json` (default: the row's eval dir of the run)."""
     import torch
@@ -68,7 +69,8 @@ def write_result(row, ckpt, res, ours, tables=None, eval_dir=None) -> Path:
                              "determinism": {
                                  "threads": torch.get_num_threads(),
                                  "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-                                 "cudnn_deterministic": bool(torch.backends.cudnn.deterministic)}})
+                                 "cudnn_deterministic": bool(torch.backends.cudnn.deterministic)},
+                             **({"slurm": slurm} if slurm else {})})
     if row.smoke:
         validate_record(rec)
         path = Path(eval_dir or eval_dir_for(row, ckpt.parent.parent)) / "record.json"

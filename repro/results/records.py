@@ -221,6 +221,8 @@ def validate_record(record, source="record") -> None:
         v = record["training"][key]
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
             bad(f"training.{key} = {v!r}: a number or null expected")
+    if "slurm" in record:        # from a SLURM evaluation job; records written elsewhere have none
+        _check_slurm(record["slurm"], bad)
 
 
 MAX_CLOCK_SKEW_S = 600
@@ -249,6 +251,27 @@ def _check_sizes(obj, bad, where="record", depth=0) -> None:
             if isinstance(k, str) and len(k) > 256:
                 bad(f"{where}: a key of {len(k)} characters")
             _check_sizes(v, bad, f"{where}.{k}" if isinstance(obj, dict) else f"{where}[{k}]", depth + 1)
+
+
+def _check_slurm(info, bad) -> None:
+    """The optional `slurm` field: {"train": {job_ids, requeues, nodes}, "eval": {job_id, requeues, nodes}}."""
+    if not isinstance(info, dict) or not set(info) <= {"train", "eval"}:
+        bad("'slurm' must be an object with 'train' and/or 'eval'")
+    for part, ids in (("train", "job_ids"), ("eval", "job_id")):
+        sub = info.get(part)
+        if sub is None:
+            continue
+        if not isinstance(sub, dict):
+            bad(f"slurm.{part} must be an object")
+        v = sub.get(ids)
+        if not (isinstance(v, list) and all(isinstance(x, str) for x in v) if part == "train" else isinstance(v, str)):
+            bad(f"slurm.{part}.{ids} = {v!r:.60}: {'a list of job ids' if part == 'train' else 'a job id'} expected")
+        r = sub.get("requeues")
+        if isinstance(r, bool) or not isinstance(r, int) or r < 0:
+            bad(f"slurm.{part}.requeues = {r!r:.60}: a non-negative integer expected")
+        nodes = sub.get("nodes")
+        if not isinstance(nodes, list) or not all(isinstance(x, str) for x in nodes):
+            bad(f"slurm.{part}.nodes = {nodes!r:.60}: a list of host names expected")
 
 
 # ---------------------------------------------------------------- write / read

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -124,6 +128,11 @@ def test_submit_smoke_row_trains_evaluates_and_records(run_root, monkeypatch, ca
     assert [e["kind"] for e in reg] == ["train", "eval"], reg
     train, ev = reg
     assert ev["depends_on"] == train["job_id"]
+    # Submitted again while queued or running: nothing is queued twice.
+    assert repro_main(["submit", "demo/digits/nfe1", "--smoke", "--runs", str(run_root)]) == 0
+    again = capsys.readouterr().out
+    assert f"training job {train['job_id']} is" in again and f"evaluation job {ev['job_id']} is" in again, again
+    assert "nothing to submit" in again and joblog.load_jobs(run_root) == reg
     run_dir = _finish(_job(train), 240)
     res = _finish(_job(ev), 240)
     row = load_row("demo/digits/nfe1", smoke=True)
@@ -139,6 +148,8 @@ def test_submit_smoke_row_trains_evaluates_and_records(run_root, monkeypatch, ca
     assert rec["row_args"]["smoke"] is True
     assert rec["ours"]["w2_pixels"] == res[0]["metrics"]["w2_pixels"]
     assert Path(rec["checkpoint"]["path"]).parent == Path(run_dir) / "ckpt"
+    assert rec["slurm"]["train"]["job_ids"] == [train["job_id"]] and rec["slurm"]["train"]["requeues"] == 0
+    assert rec["slurm"]["eval"]["job_id"] == ev["job_id"] and rec["slurm"]["eval"]["nodes"]
 
     def completed():
         rc = repro_main(["status", "--runs", str(run_root)])
@@ -146,6 +157,11 @@ def test_submit_smoke_row_trains_evaluates_and_records(run_root, monkeypatch, ca
         return out if rc == 0 and out.count("COMPLETED") == 2 else None
 
     _wait_for(completed, 60, "train and eval COMPLETED in `repro status`")
+    # Submitted again once done: trained, and its record is current for this commit: nothing queued.
+    assert repro_main(["submit", "demo/digits/nfe1", "--smoke", "--runs", str(run_root)]) == 0
+    again = capsys.readouterr().out
+    assert f"key {row.training_key}: trained" in again and f"{path} is current" in again, again
+    assert "nothing to submit" in again and joblog.load_jobs(run_root) == reg
 
 
 def test_failed_training_shows_error_and_cancels_its_evaluation(run_root, capsys):
@@ -297,3 +313,41 @@ def test_preempted_training_resumes_bit_exact(run_root):
     print(f"\npreempted at metrics step {at_preemption}, signal checkpoint at step {ck_steps[0]}; "
           f"sacct runs: {runs}")
     assert assert_bitwise_equal(final, ref) > 50   # preempted run == uninterrupted run
+
+
+def test_killed_submit_is_completed_by_running_it_again(run_root, tmp_path, capsys):
+    """`repro submit` killed right after its first sbatch (the training's): the job waits held,
+    `repro status` already lists it, and the same command run again records it, submits the
+    evaluation after it, and releases both: one training, one evaluation."""
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "sbatch").write_text(
+        "#!/bin/sh\n# the real sbatch; then, once, SIGKILL to its caller (repro submit)\n"
+        f"'{shutil.which('sbatch')}' \"$@\"; rc=$?\n"
+        f"if [ ! -e '{tmp_path}/killed' ]; then : > '{tmp_path}/killed'; kill -KILL $PPID; fi\nexit $rc\n")
+    (shim / "sbatch").chmod(0o755)
+    cmd = ["submit", "demo/digits/nfe1", "--smoke", "--runs", str(run_root)]
+    p = subprocess.run([sys.executable, "-m", "repro.cli", *cmd], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, PATH=f"{shim}{os.pathsep}{os.environ['PATH']}"))
+    assert p.returncode == -signal.SIGKILL, p.stderr
+    assert [e.get("event") for e in joblog.load_journal(run_root)] == ["intent"], "killed before recording it"
+    assert repro_main(["status", "--runs", str(run_root)]) == 0
+    out = capsys.readouterr().out
+    assert " train " in out and "held" in out and "interrupted `repro submit`" in out, out
+
+    assert repro_main(cmd) == 0
+    out = capsys.readouterr().out
+    assert "of an interrupted `repro submit`" in out, out
+    train, ev = joblog.load_jobs(run_root)
+    assert (train["kind"], ev["kind"], ev["depends_on"]) == ("train", "eval", train["job_id"])
+    res = _finish(_job(ev), 300)
+    assert [r["row"] for r in res] == ["demo/digits/nfe1"] and Path(res[0]["record"]).is_file()
+    assert not list((joblog.slurm_folder(run_root) / "pending").iterdir()), "no stray pickles"
+
+    def both_completed():
+        rc = repro_main(["status", "--runs", str(run_root)])
+        out = capsys.readouterr().out
+        return out if rc == 0 and out.count("COMPLETED") == 2 else None
+
+    out = _wait_for(both_completed, 60, "train and eval COMPLETED in `repro status`")
+    assert "held" not in out and out.count(" train ") == 1 and out.count(" eval ") == 1, out

@@ -1,0 +1,398 @@
+"""`repro submit` without a cluster: signals reaching a job at awkward moments (driven by real
+signals in this process), what a submission leaves out (live jobs, trained keys, current
+records), the inputs checked before anything is queued, the submit lock, the journal of an
+interrupted submission (SLURM's clients replaced by scripts), and the dry run's GPU-hours.
+The same paths on a real one-node SLURM: tests/slurm/."""
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from repro.cli import main as repro_main
+from repro.io import ReproError
+from repro.launch import joblog, preflight, slurm
+from repro.launch.profiles import load_profile
+from repro.rows import load_row
+
+
+# ---------------------------------------------------------------------------------------------
+# Signals
+
+
+def test_issue_reproduction_hooks_inside_a_handler_during_import_torch():
+    """A handler that asks TrainJob for its hooks while `import torch` runs: nothing is imported
+    inside the handler, so the import finishes and the process exits cleanly."""
+    code = textwrap.dedent("""
+        import signal, os, threading
+        from repro.launch import TrainJob
+        got = []
+        signal.signal(signal.SIGUSR2, lambda s, f: got.append(TrainJob()._hooks()))
+        threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGUSR2)).start()
+        import torch
+        import time
+        time.sleep(0.5)
+        assert got == [(None, None)], got
+        print("ok")
+    """)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr[-2000:]
+
+
+def test_checkpoint_before_the_hooks_are_loaded_imports_nothing():
+    name = "repro_hooks_never_imported_xyz"
+    assert name not in sys.modules
+    d = slurm.TrainJob(lambda *a: None, hooks=name).checkpoint("r", (), "runs", 3, True)
+    assert d.args == ("r", (), "runs", 3, True) and name not in sys.modules
+
+
+class Requeued(BaseException):
+    pass
+
+
+def _run_with_signal(job, delay, args, handler_calls):
+    """Call the job with a stand-in for submitit's handler installed, and USR2 after `delay` s."""
+    def submitit_handler(signum, frame):   # what submitit does, minus `scontrol requeue`
+        handler_calls.append((time.monotonic(), job.checkpoint(*args)))
+        raise Requeued
+
+    old = signal.signal(signal.SIGUSR2, submitit_handler)
+    timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGUSR2))
+    try:
+        timer.start()
+        t0 = time.monotonic()
+        try:
+            return job(*args), t0
+        except Requeued:
+            return Requeued, t0
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR2, old)
+
+
+def test_signal_after_the_work_ended_completes_without_requeue(monkeypatch):
+    monkeypatch.setenv("REPRO_TEST_JOB_PAUSE", "done@0=20")   # held after the work, until the signal
+
+    def train(*args):
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR2)).start()   # lands after the return
+        return "trained"
+
+    calls = []
+    result, t0 = _run_with_signal(slurm.TrainJob(train, hooks=__name__), 60, ("row", (), "runs", 3, False), calls)
+    assert result == "trained" and calls == [], "finished work is never requeued"
+    assert time.monotonic() - t0 < 15, "the pause ended when the signal came"
+
+
+def test_signal_before_the_hooks_requeues_at_once(monkeypatch):
+    monkeypatch.setenv("REPRO_TEST_JOB_PAUSE", "imports@0=5")
+    calls = []
+    job = slurm.TrainJob(lambda *a: "trained", hooks=__name__, checkpoint_wait_s=30)
+    result, t0 = _run_with_signal(job, 0.3, ("row", (), "runs", 3, False), calls)
+    assert result is Requeued and len(calls) == 1
+    assert calls[0][0] - t0 < 3, "no save to wait for: requeued without waiting checkpoint_wait_s"
+    assert calls[0][1].args == ("row", (), "runs", 3, False)
+
+
+# A training loop following the checkpoint-request protocol (this module is the jobs' `hooks`).
+_requested, _saved = threading.Event(), threading.Event()
+
+
+def request_checkpoint():
+    _saved.clear()
+    _requested.set()
+
+
+def wait_checkpoint_saved(timeout):
+    return _saved.wait(timeout)
+
+
+def _loop(row_id, overrides, run_root, max_steps, smoke):
+    for step in range(1, max_steps + 1):
+        time.sleep(0.01)
+        if _requested.is_set():
+            _requested.clear()
+            _saved.set()
+            raise RuntimeError(f"stopped at {step} for the checkpoint")
+    return max_steps
+
+
+def test_signal_mid_training_saves_then_requeues():
+    calls = []
+    job = slurm.TrainJob(_loop, hooks=__name__, checkpoint_wait_s=10)
+    result, t0 = _run_with_signal(job, 0.5, ("row", (), "runs", 10_000, False), calls)
+    assert result is Requeued and len(calls) == 1 and _saved.is_set()
+
+
+def test_evaluation_job_ignores_the_signal_in_a_job(monkeypatch):
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
+    old = signal.getsignal(signal.SIGUSR2)
+    try:
+        out = slurm.EvalJob(lambda ids, *a: (os.kill(os.getpid(), signal.SIGUSR2), time.sleep(0.2), ids)[2])(["r"])
+        assert out == ["r"] and signal.getsignal(signal.SIGUSR2) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGUSR2, old)
+
+
+def test_jobs_start_with_the_signal_held_back(tmp_path):
+    """The sbatch command: the shell ignores USR2 before Python exists; jobstart turns that into
+    blocked-and-pending, so a signal sent meanwhile reaches the handler installed later."""
+    text = slurm.sbatch_text(slurm.make_executor(load_profile("local"), tmp_path, "train", dry_run=True))
+    srun = next(ln for ln in text.splitlines() if ln.startswith("srun "))
+    assert "/bin/sh -c 'trap \"\" USR2; exec \"$@\"' repro-job " in srun and "-m repro.launch.jobstart" in srun
+    code = textwrap.dedent("""
+        import os, signal, sys
+        from repro.launch import jobstart
+        sig = jobstart.preemption_signal()
+        assert signal.getsignal(sig) == signal.SIG_IGN      # from the shell's trap
+        signal.pthread_sigmask(signal.SIG_BLOCK, {sig})
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)                           # before any handler: kept pending
+        assert sig in signal.sigpending()
+        got = []
+        signal.signal(sig, lambda s, f: got.append(s))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})   # what TrainJob does
+        assert got == [sig], got
+        print("delivered")
+    """)
+    p = subprocess.run(["/bin/sh", "-c", 'trap "" USR2; exec "$@"', "x", sys.executable, "-c", code],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "delivered", p.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# What a submission leaves out
+
+
+def _demo_rows():
+    return [load_row(r, smoke=True) for r in ("demo/digits/nfe1", "demo/digits/nfe2")]
+
+
+def _finished_run(run_root, row):
+    d = run_root / row.training_key / "ckpt"
+    d.mkdir(parents=True)
+    ck = d / f"step-{row.total_steps:07d}.pt"
+    ck.write_bytes(b"weights")
+    (d / (ck.name + ".sha256")).write_text("x  " + ck.name + "\n")
+    return ck
+
+
+def _current_record(run_root, row, ck, commit):
+    from repro.results.evaluate import eval_dir_for
+    from repro.results.records import make_record
+
+    rec = make_record(row, {row.eval.metric: 1.0}, {"reference": {"name": row.eval.reference}}, ck,
+                      {"wall_s": 1.0, "gpu_hours": 0.0, "steps": row.total_steps},
+                      extra={"row_args": {"overrides": [], "smoke": True}})
+    rec["git"]["commit"] = commit
+    path = eval_dir_for(row, run_root / row.training_key) / "record.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(rec))
+    return path
+
+
+def test_live_jobs_are_not_submitted_twice(tmp_path):
+    rows = _demo_rows()
+    plan = slurm.plan_jobs(rows, tmp_path, smoke=True)
+    key = rows[0].training_key
+    states = [dict(job_id="7_0", kind="train", training_key=key, rows=[r.id for r in rows], state="RUNNING"),
+              dict(job_id="8", kind="eval", training_key=key, rows=[rows[0].id], state="PENDING")]
+    lines = []
+    left = slurm.settle_plan(plan, tmp_path, states, log=lines.append)
+    assert [(p.kind, p.rows, p.depends_on) for p in left] == [("eval", [rows[1].id], "7_0")]
+    assert lines == [f"key {key}: training job 7_0 is RUNNING; not submitted again",
+                     f"row {rows[0].id}: evaluation job 8 is PENDING; not submitted again"]
+    # --force does not double a live job either
+    assert [p.kind for p in slurm.settle_plan(plan, tmp_path, states, force=True, log=lines.append)] == ["eval"]
+    # finished jobs do not count
+    done = [dict(s, state="FAILED") for s in states]
+    assert [p.kind for p in slurm.settle_plan(plan, tmp_path, done, log=lines.append)] == ["train", "eval"]
+
+
+def test_trained_keys_and_current_records_are_left_out(tmp_path, monkeypatch):
+    from repro.results import records
+
+    rows = _demo_rows()
+    commit = "c0ffee" * 6 + "c0ff"
+    monkeypatch.setattr(records, "git_state", lambda path=None: {"commit": commit, "dirty": False})
+    ck = _finished_run(tmp_path, rows[0])
+    rec = _current_record(tmp_path, rows[0], ck, commit)
+    plan = slurm.plan_jobs(rows, tmp_path, smoke=True)
+    lines = []
+    left = slurm.settle_plan(plan, tmp_path, [], log=lines.append)
+    # trained: no training; nfe1 has a current record; nfe2 is evaluated, with nothing to wait for
+    assert [(p.kind, p.rows, p.depends_on) for p in left] == [("eval", [rows[1].id], None)]
+    assert lines[0].startswith(f"key {rows[0].training_key}: trained ({ck})")
+    assert f"row {rows[0].id}: its record {rec} is current (commit {commit[:12]}" in lines[1]
+    # another commit, or another protocol (--num), makes it stale
+    monkeypatch.setattr(records, "git_state", lambda path=None: {"commit": "1" * 40, "dirty": False})
+    assert [p.rows for p in slurm.settle_plan(plan, tmp_path, [], log=lines.append)] == [[r.id for r in rows]]
+    monkeypatch.setattr(records, "git_state", lambda path=None: {"commit": commit, "dirty": False})
+    other = slurm.plan_jobs(rows, tmp_path, smoke=True, num=7)
+    assert [p.rows for p in slurm.settle_plan(other, tmp_path, [], log=lines.append)] == [[r.id for r in rows]]
+    # --force: the training (a no-op resume) and every evaluation after it
+    forced = slurm.settle_plan(plan, tmp_path, [], force=True, log=lines.append)
+    assert [(p.kind, p.rows) for p in forced] == [("train", [r.id for r in rows]), ("eval", [r.id for r in rows])]
+    # more steps asked than were trained: trains again
+    longer = slurm.plan_jobs(rows, tmp_path, smoke=True, max_steps=None)
+    for p in longer:
+        p.extra["target_steps"] = rows[0].total_steps + 1
+    assert [p.kind for p in slurm.settle_plan(longer, tmp_path, [], log=lines.append)] == ["train", "eval"]
+
+
+def test_submit_lock_refuses_a_second_submitter(tmp_path):
+    path = joblog.slurm_folder(tmp_path) / "submit.lock"
+    with joblog.submit_lock(tmp_path):
+        with joblog.submit_lock(tmp_path):   # re-entrant in one process
+            pass
+        fd = os.open(path, os.O_RDWR)        # another submitter: its own open file
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+    fd = os.open(path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # held elsewhere now
+    try:
+        with pytest.raises(ReproError, match=f"another `repro submit` \\(pid {os.getpid()}\\)"):
+            with joblog.submit_lock(tmp_path):
+                pass
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs checked before anything is queued
+
+
+def test_inputs_tables_match_the_evaluators():
+    from repro.eval.fid import INCEPTION_ASSET
+    from repro.eval.refstats import PRECOMPUTED
+
+    assert preflight.INCEPTION_ASSET == INCEPTION_ASSET
+    assert preflight.PRECOMPUTED_ASSET == {k: v[0] for k, v in PRECOMPUTED.items()}
+
+
+def test_missing_assets_and_data_are_refused_before_sbatch(tmp_path, monkeypatch, capsys, fake_slurm):
+    monkeypatch.setenv("REPRO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("REPRO_DATA", str(tmp_path / "data"))
+    runs = tmp_path / "runs"
+    assert repro_main(["submit", "ict/cifar10/*", "--runs", str(runs)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nothing queued" in err, err
+    for text in ("prepared dataset cifar10", "repro data prepare cifar10 --src PATH", "asset ref-cifar10-train",
+                 "repro fetch --only ref-cifar10-train", "training of key", "evaluation of ict/cifar10/"):
+        assert text in err, text
+    assert joblog.load_journal(runs) == [] and "sbatch" not in fake_slurm.read_text()
+    assert repro_main(["submit", "ict/cifar10/*", "--runs", str(runs), "--dry-run"]) == 0
+    assert "NOT SUBMITTABLE: nothing queued" in capsys.readouterr().out
+
+
+def test_latent_rows_need_the_vae_and_their_latent_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPRO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("REPRO_DATA", str(tmp_path / "data"))
+    row = load_row("slct/t2c/cauchy")
+    n = preflight.needs(row)
+    train = {x.what for x in n["train"]}
+    assert {"latent cache of celebahq256", "asset vae-weights"} <= train
+    assert "asset inception-pytorch" in train, "the in-training FID needs its Inception too"
+    assert {"asset vgg16", "prepared dataset celebahq256"} <= {x.what for x in n["eval"]}
+    assert "asset vgg16" not in train, "precision/recall is not scored during training"
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+
+
+def test_dry_run_prints_gpu_hours_per_job_and_in_total(tmp_path, monkeypatch, capsys):
+    from repro.rows import expand
+    from repro.rows.group import group_by_training_key
+    from repro.rows.summary import gpu_hours
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert repro_main(["submit", "slct/t2*", "--dry-run", "--profile", "example-a100",
+                       "--runs", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    rows = [load_row(i, with_config=False) for i in expand(["slct/t2*"])]
+    per_key = {k: gpu_hours(m[0]) for k, m in group_by_training_key(rows).items()}
+    for key, h in per_key.items():
+        assert f"key {key}: trains " in out and f"est. {h:.1f} GPU-hours" in out
+    prof = load_profile("example-a100")
+    eval_each = prof.eval_gpus * prof.eval_time_min / 60
+    assert f"training est. {sum(per_key.values()):.1f}" in out
+    assert f"evaluation at most {eval_each * len(per_key):.1f}" in out
+    ev = out.split("--- sbatch file of an evaluation job ---")[1]
+    assert f"--mem={int(prof.eval_mem_gb)}GB" in ev and f"--cpus-per-task={prof.eval_cpus_per_task}" in ev
+    assert f"--time={prof.eval_time_min}" in ev and "--gpus-per-node=1" in ev
+
+
+@pytest.mark.parametrize("flag", ["--device=cpu", "--no-progress"])
+def test_submit_has_no_flags_that_do_nothing(flag, capsys):
+    with pytest.raises(SystemExit) as e:
+        repro_main(["submit", "demo/digits/nfe1", "--smoke", "--dry-run", flag])
+    assert e.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# The journal of an interrupted submission (SLURM's clients replaced by scripts)
+
+
+@pytest.fixture
+def fake_slurm(tmp_path, monkeypatch):
+    """squeue/sacct/scontrol/scancel scripts: squeue finds job 500 by name; calls are logged."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    log = tmp_path / "calls"
+    for name, body in {"squeue": 'case "$*" in *repro-train-found*) echo 500;; esac',
+                       "sacct": ":", "scontrol": 'case "$1" in ping) echo "Slurmctld(primary) at x is UP";; esac',
+                       "scancel": ":", "sbatch": "exit 1"}.items():
+        p = bin_ / name
+        p.write_text(f'#!/bin/sh\necho "{name} $*" >> {log}\n{body}\n')
+        p.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+def _intent(root, token, name, folder, n=2):
+    jobs = [dict(training_key=f"k{i}", rows=[f"r{i}"], depends_on=None, target_steps=2, tasks=1) for i in range(n)]
+    joblog.record_intent(root, token, name, "train", folder, jobs, array=n > 1)
+    for i in range(n):
+        p = joblog.pending_pickle(root, token, i)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"pickle")
+
+
+def test_resume_records_what_reached_slurm_and_drops_the_rest(tmp_path, fake_slurm):
+    root = tmp_path / "runs"
+    folder = str(joblog.slurm_folder(root) / "%j")
+    _intent(root, "found", "repro-train-found", folder)      # sbatch answered, then the kill
+    _intent(root, "lost", "repro-train-lost", folder, n=1)   # killed before sbatch
+    lines = []
+    with joblog.submit_lock(root):
+        recovered = joblog.resume(root, lines.append)
+    assert [e["job_id"] for e in recovered] == ["500_0", "500_1"]
+    assert [e["training_key"] for e in joblog.load_jobs(root)] == ["k0", "k1"]
+    for jid in ("500_0", "500_1"):
+        assert joblog.job_pickle(folder, jid).read_bytes() == b"pickle"
+    assert not list((joblog.slurm_folder(root) / "pending").iterdir()), "no stray pickles"
+    events = [e.get("event") for e in joblog.load_journal(root)]
+    assert events.count("abandoned") == 1 and events[-1] == "released"
+    assert "scontrol release 500" in fake_slurm.read_text()
+    assert any("queued nothing" in ln for ln in lines) and sum("recorded train job" in ln for ln in lines) == 2
+    # Done once: a second resume finds nothing to do.
+    with joblog.submit_lock(root):
+        assert joblog.resume(root, lines.append) == []
+    assert fake_slurm.read_text().count("scontrol release") == 1
+
+
+def test_failed_sbatch_leaves_an_abandoned_intent_and_no_pickles(tmp_path, fake_slurm, capsys):
+    root = tmp_path / "runs"
+    assert repro_main(["submit", "demo/digits/nfe1", "--smoke", "--runs", str(root)]) == 2
+    assert "sbatch failed" in capsys.readouterr().err
+    assert [e.get("event") for e in joblog.load_journal(root)] == ["intent", "abandoned"]
+    assert not list((joblog.slurm_folder(root) / "pending").iterdir())
