@@ -148,3 +148,16 @@ def test_record_names_a_url_when_configured(tmp_path, monkeypatch):
     path, _ = _write(tmp_path)
     c = json.loads(path.read_text())["checkpoint"]
     assert c["url"] == f"https://example.org/ckpts/{c['sha256']}.pt"
+
+
+def test_a_parameter_added_after_the_record_is_no_recipe_change(tmp_path):
+    """A record's config lacks a setting added later (its default keeps the old behaviour): no
+    change. A setting it had, with another value: a change."""
+    import dataclasses
+
+    from repro.rows import load_row
+    row = load_row("demo/digits/nfe1")
+    then = "\n".join(ln for ln in row.operative_config.splitlines() if not ln.startswith("LossSpec.diff_r"))
+    path, _ = _write(tmp_path, row=dataclasses.replace(row, operative_config=then))
+    res = verify.verify_record(path, evaluate_fn=lambda r, c: {"w2_pixels": 0.2000})
+    assert res.exit_code == 0, res.lines

@@ -483,10 +483,14 @@ def provenance_problems(record, row=None) -> list:
         out.append("no checkpoint recorded (cannot be verified)")
     if row is not None:
         then = _get(record, "operative_config")
-        # a seed repeat (`repro run --seeds/--eval-seeds`) is the row's recipe with other seeds
-        diff = sorted(b for b in recipe_bindings(then if isinstance(then, str) else "")
-                      ^ recipe_bindings(row.operative_config)
-                      if not b.startswith(("TrainSpec.seed", "EvalSpec.seed")))
+        # a seed repeat (`repro run --seeds/--eval-seeds`) is the row's recipe with other seeds;
+        # a parameter the record's config lacks entirely was added later, with the old behaviour
+        # as its default (how this project adds settings), so it is no change of this result
+        old = recipe_bindings(then if isinstance(then, str) else "")
+        known = {b.split(" = ", 1)[0] for b in old}
+        diff = sorted(b for b in old ^ recipe_bindings(row.operative_config)
+                      if not b.startswith(("TrainSpec.seed", "EvalSpec.seed"))
+                      and (b in old or b.split(" = ", 1)[0] in known))
         if isinstance(then, str) and diff:
             out.append(f"the row's recipe changed since this result ({len(diff)} binding"
                        f"{'s' if len(diff) != 1 else ''} differ)")
