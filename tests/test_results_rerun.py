@@ -68,7 +68,7 @@ def test_within_noise_when_the_environment_differs(tmp_path, monkeypatch):
     _, rec = _record(tmp_path)
     other = copy.deepcopy(rec)
     other["packages"]["torch"] = "2.15.0"
-    other["ours"]["w2_pixels"] = 471.0                       # within 1% verify tolerance
+    other["ours"]["w2_pixels"] = 470.3                       # within the 0.1 % verify tolerance
     ok, lines = rerun.compare(rec, other)
     assert ok and any("torch version differs" in ln for ln in lines), lines
     other["ours"]["w2_pixels"] = 490.0

@@ -66,11 +66,11 @@ def test_agree(recorded):
 
     def fake(record, ckpt_path):
         seen.update(row=record["row"], ckpt=ckpt_path, n=record["protocol"]["num_samples"])
-        return {"w2_pixels": 0.2010, "protocol": {"num_samples": 500}}
+        return {"w2_pixels": 0.2001, "protocol": {"num_samples": 500}}
     res = verify.verify_record(path, evaluate_fn=fake)
     assert res.ok and res.exit_code == 0, res.lines
     assert seen == {"row": "demo/digits/nfe1", "ckpt": ckpt, "n": 500}
-    assert any("agree" in ln and "0.2010" in ln for ln in res.lines)
+    assert any("agree" in ln and "0.2001" in ln for ln in res.lines)
 
 
 def test_disagree(recorded):
