@@ -96,24 +96,23 @@ def _fallback(name: str) -> Path:
     return cwd / name
 
 
-def runs_root(override=None) -> Path:
-    """Run directories: `override` (--runs), else $REPRO_RUNS, else <project root>/runs."""
+def _project_dir(name: str, env: str, override=None) -> Path:
+    """`override`, else $<env>, else <project root>/<name> (else ./<name>, said once)."""
     if override:
         return Path(override)
-    own = _env("REPRO_RUNS")
+    own = _env(env)
     if own is not None:
         return own
     root = project_root()
-    return root / "runs" if root is not None else _fallback("runs")
+    return root / name if root is not None else _fallback(name)
+
+
+def runs_root(override=None) -> Path:
+    """Run directories: `override` (--runs), else $REPRO_RUNS, else <project root>/runs."""
+    return _project_dir("runs", "REPRO_RUNS", override)
 
 
 def tables_root(override=None) -> Path:
     """Registry and tables: `override` (--tables/--root), else $REPRO_TABLES, else
     <project root>/tables."""
-    if override:
-        return Path(override)
-    own = _env("REPRO_TABLES")
-    if own is not None:
-        return own
-    root = project_root()
-    return root / "tables" if root is not None else _fallback("tables")
+    return _project_dir("tables", "REPRO_TABLES", override)

@@ -98,18 +98,7 @@ def _num(x) -> Optional[float]:
 
 def status(claim_value, ours_value, name: str) -> str:
     """Compare our number with the paper's for metric `name` (see the module docstring)."""
-    ours, paper = _num(ours_value), _num(claim_value)
-    if ours is None:
-        return NO_RESULT
-    if paper is None:
-        return NO_CLAIM
-    m = metric(name)
-    delta = ours - paper
-    # 1e-9 absorbs float noise at the band's edge (7.27 * 1.1 is 7.997000000000001)
-    if abs(delta) <= m.tolerance(paper) + 1e-9:
-        return WITHIN
-    gain = -delta if m.better == "lower" else delta
-    return WITHIN_BETTER if gain > 0 else OUTSIDE
+    return status_spread(claim_value, ours_value, None, name)
 
 
 def status_spread(claim_value, mean, std, name: str) -> str:
@@ -123,6 +112,7 @@ def status_spread(claim_value, mean, std, name: str) -> str:
         return NO_CLAIM
     m = metric(name)
     delta = ours - paper
+    # 1e-9 absorbs float noise at the band's edge (7.27 * 1.1 is 7.997000000000001)
     if abs(delta) <= max(2.0 * (sd or 0.0), m.tolerance(paper)) + 1e-9:
         return WITHIN
     gain = -delta if m.better == "lower" else delta
