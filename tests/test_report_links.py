@@ -49,3 +49,21 @@ def test_a_hidden_result_is_not_linked(where):
     assert not (tables / "reports").exists()
     assert main(["tables"]) == 0
     assert "[report]" not in (tables / "demo.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_published_run_draws_its_page_and_the_table_links_it(where, monkeypatch, capsys):
+    from repro.results import records
+
+    runs, tables = where
+    monkeypatch.setattr(records, "git_state", lambda path=None: {"commit": "c" * 40, "dirty": False})
+    assert main(["run", "demo/digits/nfe1", "--steps", "4", "--num", "50", "--no-progress",
+                 "--set", "TrainSpec.batch_size=16", "--set", "ModelSpec.model_channels=16",
+                 "--set", "RuntimeSpec.eval_every=2", "--set", "RuntimeSpec.eval_num=20"]) == 0
+    out = capsys.readouterr().out
+    page = tables / "reports" / "demo" / "digits" / "nfe1"
+    assert f"wrote the report {page}" in out
+    text = (page / "index.md").read_text()
+    assert "matches the record (step 4" in text and "20 samples every 2 steps" in text
+    assert "[report](reports/demo/digits/nfe1/index.md)" in (tables / "demo.md").read_text()
+    assert main(["tables", "--check"]) == 0
