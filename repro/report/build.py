@@ -17,7 +17,7 @@ from pathlib import Path
 from repro.io import ReproError, atomic_write_bytes, atomic_write_text
 from repro.report import blocks as B
 from repro.report import plots
-from repro.report.sources import RowSource, eval_name, gather, pick_record, run_record
+from repro.report.sources import RowSource, eval_name, gather, pick_record, registry_records, run_record
 
 PAGE = "index"
 # the demo's reference values beside its metric (repro/eval/row.py demo_baselines)
@@ -122,13 +122,19 @@ def _results_table(src: RowSource) -> B.Table | None:
     return B.Table(["metric", "paper", "ours", "Δ (ours − paper)", "tolerance", "status"], rows)
 
 
-def _record_state(src: RowSource) -> str:
+def _record_state(src: RowSource, tables=None) -> str:
     if src.record is None:
         return "No result record yet (the row has not been evaluated, or was run with --no-record)."
     where = "in the registry" if src.record.in_registry else "beside its run"
+    r = src.record.record
+    what = (f"training seed {r.get('seed')}, sampling seed {(r.get('protocol') or {}).get('seed')}, "
+            f"dated {str(r.get('date', ''))[:19]}")
+    n = len(registry_records(src.row.id, tables)) if src.record.in_registry else 1
+    more = (f" The registry holds {n} records of this row; this page shows this one (its table "
+            f"row may also summarise the others, see the table's notes).") if n > 1 else ""
     if src.record.hidden is None:
-        return f"Result record {where}; the tables show it."
-    return f"Result record {where}; the tables do NOT show it: {src.record.hidden}."
+        return f"Result record {where} ({what}); the tables show it.{more}"
+    return f"Result record {where} ({what}); the tables do NOT show it: {src.record.hidden}.{more}"
 
 
 def _metric_block(src: RowSource, out_dir: Path, svg: bool, notes: list) -> list:
@@ -315,7 +321,7 @@ def row_page(row, runs=None, tables=None, svg=True, force=False) -> Written | No
     page.add(B.Para([f"Paper {claim.paper}, table {claim.table}, {claim.nfe} NFE; the claim comes "
                      f"from {claim.source or '—'}{'' if claim.confirmed else ' (UNCONFIRMED)'}. "
                      f"Training key {row.training_key}."]),
-             B.Para([_record_state(src)]))
+             B.Para([_record_state(src, tables)]))
     results = _results_table(src)
     page.add(B.Heading("Result"))
     page.add(results if results is not None else B.Para(["No numbers yet."]))
