@@ -1,6 +1,8 @@
 """`repro report`: pages from a run and a record made by hand (no training)."""
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -96,7 +98,6 @@ def test_hidden_record_and_missing_run(where):
     w = row_page(row)                            # its page goes beside the run, not under tables/
     assert w.md.parent == runs / row.training_key / "report" / "demo__digits__nfe1"
     assert "do NOT show it" in w.md.read_text() and not (tables / "reports").exists()
-    import shutil
     shutil.rmtree(runs)
     fake_record(row, tables, steps=200)          # now a clean one, and still no run here
     w = row_page(row)
@@ -152,3 +153,18 @@ def test_report_never_imports_torch(where):
                        env=dict(os.environ))
     assert r.returncode == 0, r.stderr
     assert r.stderr.splitlines()[-1] == "0 False", r.stderr
+
+
+def test_run_found_where_the_record_says(where, tmp_path):
+    """A run made under another runs root is found through the checkpoint path in the record."""
+    from repro.report.build import row_page
+
+    runs, tables = where
+    row = load_row("demo/digits/nfe1")
+    elsewhere = fake_run(tmp_path / "elsewhere", row)
+    rec_path = fake_record(row, tables)
+    rec = json.loads(rec_path.read_text())
+    rec["checkpoint"]["path"] = str(elsewhere / "ckpt" / "step-0000200.pt")
+    rec_path.write_text(json.dumps(rec))
+    text = row_page(row).md.read_text()
+    assert "matches the record (step 200" in text and "loss spike" in text

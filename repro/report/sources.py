@@ -171,6 +171,16 @@ def gather(row, runs=None, tables=None) -> RowSource:
     rec = pick_record(row.id, tables)
     key = rec.record.get("training_key") if rec is not None else None
     run_dir = runs_root(runs) / (key or row.training_key)
+    if not run_dir.is_dir() and rec is not None:
+        # a run made under another runs root: the directory of the checkpoint the record names
+        ckpt = (rec.record.get("checkpoint") or {}).get("path")
+        there = Path(ckpt).parent.parent if ckpt else None
+        if there is not None and not there.is_absolute():
+            from repro.paths import project_root
+
+            there = (project_root() or Path.cwd()) / there
+        if there is not None and there.name == key and there.is_dir():
+            run_dir = there
     if rec is None:
         rec = run_record(run_dir, row.id)
     # the registry's folder holds the pages of what the tables show, and only those: a record
