@@ -173,12 +173,9 @@ def gather(row, runs=None, tables=None) -> RowSource:
     run_dir = runs_root(runs) / (key or row.training_key)
     if not run_dir.is_dir() and rec is not None:
         # a run made under another runs root: the directory of the checkpoint the record names
+        # (an absolute path only: a relative one says nothing about where it was relative to)
         ckpt = (rec.record.get("checkpoint") or {}).get("path")
-        there = Path(ckpt).parent.parent if ckpt else None
-        if there is not None and not there.is_absolute():
-            from repro.paths import project_root
-
-            there = (project_root() or Path.cwd()) / there
+        there = Path(ckpt).parent.parent if ckpt and Path(ckpt).is_absolute() else None
         if there is not None and there.name == key and there.is_dir():
             run_dir = there
     if rec is None:
