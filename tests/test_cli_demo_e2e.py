@@ -34,5 +34,10 @@ def test_default_job_reduced_end_to_end(isolated, capsys):
 
     # a reviewer re-checks the record: checkpoint hash, then the same numbers re-evaluated
     capsys.readouterr()
-    assert main(["verify", str(records[0])]) == 0
-    assert "agree" in capsys.readouterr().out.lower()
+    rc = main(["verify", str(records[0])])
+    out = capsys.readouterr().out
+    assert "ok   w2_pixels" in out and "agree" in out.lower()
+    # a record written from a checkout with uncommitted changes must not pass as verified
+    clean = rec["git"]["commit"] and rec["git"]["dirty"] is False
+    assert rc == (0 if clean else 1), out
+    assert ("FAIL provenance" in out) == (not clean)
