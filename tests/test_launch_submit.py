@@ -303,6 +303,8 @@ def test_latent_rows_need_the_vae_and_their_latent_cache(tmp_path, monkeypatch):
     assert "asset inception-pytorch" in train, "the in-training FID needs its Inception too"
     assert {"asset vgg16", "prepared dataset celebahq256"} <= {x.what for x in n["eval"]}
     assert "asset vgg16" not in train, "precision/recall is not scored during training"
+    smoke = preflight.needs(load_row("slct/t2d/gn", smoke=True))   # synthetic latents, no in-training metric
+    assert smoke["train"] == [] and "asset vae-weights" in {x.what for x in smoke["eval"]}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -393,6 +393,9 @@ def job_states(run_root, requeues: bool = False) -> list[dict]:
     counts = _requeues([e["job_id"] for e in entries]) if requeues else {}
     states = {e["job_id"]: watcher.get_state(e["job_id"], mode="cache") for e in entries}
     states.update(_queue_states([j for j, st in states.items() if st == "UNKNOWN"]))
+    for e in entries:   # cancelled by `resume` a moment ago: sacct may not say so yet
+        if states[e["job_id"]] == "UNKNOWN" and str(e.get("note", "")).startswith("cancelled by repro"):
+            states[e["job_id"]] = "CANCELLED"
     out = []
     for e, h in zip(entries, handles):
         state = states[e["job_id"]]

@@ -56,12 +56,14 @@ def _latents(name: str) -> Need:
                 f"REPRO_DATA={data_root()} repro data encode {name}")
 
 
-def _data_needs(row) -> list:
-    """What opening the row's training set reads (evaluation opens it too: shape, decoder)."""
+def _data_needs(row, decode: bool) -> list:
+    """What opening the row's training set reads (evaluation opens it too), and with `decode`
+    what turning samples into pixels reads (the SD-VAE of latent rows)."""
     d = row.data
     out = []
     if d.latent:
-        out += [_asset("vae-config"), _asset("vae-weights")]   # decoding samples to pixels
+        if decode:
+            out += [_asset("vae-config"), _asset("vae-weights")]
         if d.name not in TOY_DATA:
             out.append(_latents(d.name))
     elif d.name not in TOY_DATA:
@@ -87,14 +89,14 @@ def _metric_needs(row, precision_recall: bool = True) -> list:
 
 def needs(row) -> dict:
     """{'train': [Need], 'eval': [Need]} for one row (no duplicates within a list)."""
-    train = _data_needs(row)
+    train = _data_needs(row, decode=bool(row.runtime.eval_every))   # the in-training metric decodes
     if row.loss.distance == "e_latent_lpips":
         train.append(_asset("elatentlpips-sd15"))
         if importlib.util.find_spec("elatentlpips") is None:
             train.append(Need("package elatentlpips", "(python package)", "pip install -e '.[elpips]'"))
     if row.runtime.eval_every:
         train += _metric_needs(row, precision_recall=False)   # the in-training metric
-    evaluation = _data_needs(row) + _metric_needs(row)
+    evaluation = _data_needs(row, decode=True) + _metric_needs(row)
     return {"train": list(dict.fromkeys(train)), "eval": list(dict.fromkeys(evaluation))}
 
 

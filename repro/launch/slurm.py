@@ -668,6 +668,10 @@ def _submit_held(ex, delayeds, planned, kind: str, run_root, profile) -> list[st
     atomic_write_text(script, sbatch_text(ex, array_size=n))
     try:
         p = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        # It may have been queued: the intent stays open, and the next `repro submit` finds it by name.
+        raise ReproError(f"sbatch gave no answer in 300 s ({script}); run the same `repro submit` again: "
+                         f"it records the job if SLURM queued it, and submits it otherwise") from None
     except OSError as e:
         p = subprocess.CompletedProcess([], 127, "", str(e))
     m = re.match(r"^(\d+)", p.stdout.strip())

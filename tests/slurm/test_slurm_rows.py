@@ -165,10 +165,15 @@ def test_submit_smoke_row_trains_evaluates_and_records(run_root, monkeypatch, ca
 
 
 def test_failed_training_shows_error_and_cancels_its_evaluation(run_root, capsys):
-    # micro_batch=3 does not divide the per-process batch 4: load_row accepts it, train_row
-    # raises inside the job. The evaluation (afterok + kill-on-invalid-dep) must not wait forever.
-    rc = repro_main(["submit", "demo/digits/nfe1", "--smoke", "--set", "RuntimeSpec.micro_batch=3",
-                     "--runs", str(run_root)])
+    # The run dir holds a checkpoint written under another training key: train_row refuses to
+    # resume from it inside the job. The evaluation (afterok + kill-on-invalid-dep) must not wait
+    # forever.
+    from repro.train.checkpoint import save_checkpoint
+
+    row = load_row("demo/digits/nfe1", smoke=True)
+    save_checkpoint(Path(run_root) / row.training_key, dict(step=1, model={"w": torch.zeros(1)}, optimizer={},
+                                                           ema={}, training_key="0" * 12))
+    rc = repro_main(["submit", "demo/digits/nfe1", "--smoke", "--runs", str(run_root)])
     assert rc == 0
     capsys.readouterr()
 
@@ -184,7 +189,7 @@ def test_failed_training_shows_error_and_cancels_its_evaluation(run_root, capsys
     assert "FAILED" in train_line and "CANCELLED" in eval_line, out
     log = re.search(r"log: (\S+)", out).group(1)
     assert log.endswith("_log.err") and Path(log).is_file()
-    assert "RuntimeSpec.micro_batch=3 does not divide the per-process batch 4" in out, out
+    assert f"step-0000001.pt: written under training key {'0' * 12}, not {row.training_key}" in out, out
     assert re.search(r"error: \S*ReproError: ", out), out
 
 
