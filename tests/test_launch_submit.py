@@ -398,3 +398,42 @@ def test_failed_sbatch_leaves_an_abandoned_intent_and_no_pickles(tmp_path, fake_
     assert "sbatch failed" in capsys.readouterr().err
     assert [e.get("event") for e in joblog.load_journal(root)] == ["intent", "abandoned"]
     assert not list((joblog.slurm_folder(root) / "pending").iterdir())
+
+
+def test_status_shows_steps_requeues_logs_errors_and_filters(tmp_path, monkeypatch, capsys):
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    scripts = {
+        "scontrol": 'echo "Slurmctld(primary) at x is UP"',
+        "squeue": ":",
+        # submitit's watcher asks JobID,State,NodeList; `sacct -D` lists one line per run
+        "sacct": 'case "$*" in *-D*) printf "93400_0\\n93400_0\\n93400_0\\n93401\\n";; '
+                 '*) printf "JobID|State|NodeList\\n93400_0|RUNNING|vm\\n93401|FAILED|vm\\n";; esac',
+    }
+    for name, body in scripts.items():
+        (bin_ / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_ / name).chmod(0o755)
+    (bin_ / "sbatch").write_text("#!/bin/sh\nexit 1\n")
+    (bin_ / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}{os.pathsep}{os.environ['PATH']}")
+    root = tmp_path / "runs"
+    train = slurm.PlannedJob("train", "k93", ["r/a"], (), extra={"target_steps": 40})
+    joblog.record_job(root, train, job_id="93400_0", tasks=1)
+    joblog.record_job(root, slurm.PlannedJob("eval", "k93", ["r/a"], (), depends_on="93400_0"), job_id="93401", tasks=1)
+    (root / "k93").mkdir()
+    (root / "k93" / "metrics.jsonl").write_text('{"step": 16, "loss": 1}\n{"step": 17, "loss": 1}\n')
+    err = joblog._job_handle(joblog.load_jobs(root)[1]).paths.stderr
+    err.parent.mkdir(parents=True)
+    err.write_text("Traceback (most recent call last):\nValueError: boom\nsrun: error: task 0: Exited\n")
+
+    assert repro_main(["status", "--runs", str(root)]) == 1
+    out = capsys.readouterr().out
+    train_line, eval_line = [ln for ln in out.splitlines() if ln.strip().startswith("934")]
+    assert "RUNNING" in train_line and "step 17/40" in train_line and "requeued 2x" in train_line, out
+    assert "FAILED" in eval_line and "after 93400_0" in eval_line and "requeued" not in eval_line, out
+    assert f"log: {err}" in out and "error: ValueError: boom" in out
+    assert repro_main(["status", "--runs", str(root), "--state", "running"]) == 0
+    out = capsys.readouterr().out
+    assert "93400_0" in out and "93401" not in out
+    assert repro_main(["status", "--runs", str(root), "--state", "RUNNNING"]) == 2
+    assert "unknown state RUNNNING" in capsys.readouterr().err

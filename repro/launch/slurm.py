@@ -727,8 +727,8 @@ def _print_plan(trains, evals, profile, folder, log, missing=()) -> None:
         log(f"  eval  key {p.training_key}: rows {', '.join(p.rows)}; "
             f"{'dependency afterok:' + dep if dep else 'no dependency (trained already)'}; "
             f"at most {eval_h:.1f} GPU-hours")
-    log(f"GPU-hours: training est. {train_h:.1f} ({ASSUMPTION}); evaluation at most "
-        f"{eval_h * len(evals):.1f} (GPUs x time limit); total at most {train_h + eval_h * len(evals):.1f}")
+    log(f"GPU-hours: training est. {train_h:.1f}, evaluation at most {eval_h * len(evals):.1f} (GPUs x time "
+        f"limit), total {train_h + eval_h * len(evals):.1f}\n  (training estimate as `repro list`: {ASSUMPTION})")
     if not trains and not evals:
         log("nothing to submit")
     if missing:
