@@ -30,7 +30,7 @@ def _params(fn) -> set:
     return set(inspect.signature(fn).parameters)
 
 
-@pytest.mark.parametrize("package", ["clean-fid", "submitit"])
+@pytest.mark.parametrize("package", ["clean-fid", "submitit", "gin-config"])
 def test_private_api_packages_have_an_upper_bound(package):
     spec = _bound(package)
     assert "<" in spec, f"pyproject.toml: '{spec}' has no upper bound, but repro uses private names of {package}"
@@ -193,3 +193,24 @@ def test_submitit_pieces_of_the_held_submission(tmp_path):
         _moved("submitit", "AutoExecutor(slurm_python=...)", user, inner._submitit_command_str)
     assert (inner._num_tasks(), inner.max_num_timeout, inner.parameters.get("time")) == (1, slurm.MAX_REQUEUES, 30), \
         _moved("submitit", "SlurmExecutor._num_tasks / max_num_timeout / parameters", user, "")
+
+
+# ------------------------------------------------------------------------------------- gin-config
+
+def test_gin_location_prefixes_decide_where_includes_resolve(tmp_path, monkeypatch):
+    """repro/rows/load.py narrows gin.config._LOCATION_PREFIXES to the rows directory, so that
+    a `base/` folder in the cwd is never read in place of gin/base/."""
+    import gin
+
+    prefixes = getattr(gin.config, "_LOCATION_PREFIXES", None)
+    assert isinstance(prefixes, list), _moved("gin-config", "gin.config._LOCATION_PREFIXES",
+                                              "repro/rows/load.py", "no longer a list")
+    # a decoy base/ in the cwd: the row must still load its real includes
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "demo.gin").write_text("TrainSpec.batch_size = 'decoy'\n")
+    (tmp_path / "base" / "common.gin").write_text("TrainSpec.batch_size = 'decoy'\n")
+    monkeypatch.chdir(tmp_path)
+    from repro.rows import load_row
+    before = list(prefixes)
+    row = load_row("demo/digits/nfe1")
+    assert row.train.batch_size == 64 and list(gin.config._LOCATION_PREFIXES) == before

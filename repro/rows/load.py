@@ -155,8 +155,12 @@ def load_row(row_id: str, overrides=(), smoke: bool = False, with_config: bool =
         gin.clear_config()
         # gin logs every failed search-path probe at ERROR level; the errors that matter are raised.
         logging.disable(logging.ERROR)
+        # Includes resolve against the rows directory only: gin also tries the cwd first (a
+        # `base/` folder there would be read instead) and keeps every directory ever added.
+        prefixes = gin.config._LOCATION_PREFIXES
+        saved = list(prefixes)
+        prefixes[:] = [str(gin_dir())]
         try:
-            gin.add_config_file_search_path(str(gin_dir()))
             gin.parse_config_files_and_bindings(files, list(overrides), finalize_config=False,
                                                 skip_unknown=False)
             parts = gin.get_configurable("repro.recipe")()
@@ -168,6 +172,7 @@ def load_row(row_id: str, overrides=(), smoke: bool = False, with_config: bool =
         except Exception as e:  # gin's tokenizer raises its own types for malformed files
             raise ReproError(_one_line(e, row_file, files, overrides)) from None
         finally:
+            prefixes[:] = saved
             logging.disable(logging.NOTSET)
             gin.clear_config()
     row = Row(id=row_id, operative_config=operative, overrides=tuple(overrides), smoke=bool(smoke), **parts)
