@@ -228,8 +228,7 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
             if boundary and rank == 0:
                 warn = spike.report()      # one host sync per boundary, none per step
                 if warn is not None:
-                    with open(log_path, "a") as fh:
-                        fh.write(json.dumps(warn) + "\n")
+                    append_text(log_path, json.dumps(warn) + "\n")
             if boundary:
                 dt = time.perf_counter() - t0
                 wall += dt
