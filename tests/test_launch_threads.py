@@ -46,14 +46,14 @@ def test_configure_sets_count_and_wait_policy(cpus, no_torch):
     cpus(6)
     env = {}
     assert threads.configure_threads(env) == 6
-    assert env["OMP_NUM_THREADS"] == "6" and env["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert env["OMP_NUM_THREADS"] == "6" and env["GOMP_SPINCOUNT"] == "20000"
 
 
 def test_configure_keeps_users_values(cpus, no_torch):
     cpus(6)
-    env = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "ACTIVE"}
+    env = {"OMP_NUM_THREADS": "1", "GOMP_SPINCOUNT": "300000"}
     assert threads.configure_threads(env) == 1
-    assert env["OMP_NUM_THREADS"] == "1" and env["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert env["OMP_NUM_THREADS"] == "1" and env["GOMP_SPINCOUNT"] == "300000"
 
 
 def test_inherited_choice_is_made_again(cpus, no_torch):
@@ -93,9 +93,9 @@ def test_limit_threads_in_a_slurm_job(monkeypatch, cpus, env, want):
 
 def test_cli_configures_before_torch_loads():
     env = {k: v for k, v in os.environ.items()
-           if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", threads.MARK)}
+           if k not in ("OMP_NUM_THREADS", "GOMP_SPINCOUNT", threads.MARK)}
     code = ("import os, sys\nfrom repro.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('OMP_NUM_THREADS'), 'torch' in sys.modules)")
+            "print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_NUM_THREADS'), 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split()[-3:] == ["PASSIVE", str(threads.usable_cpus(env)), "False"]
+    assert out.stdout.split()[-3:] == ["20000", str(threads.usable_cpus(env)), "False"]
