@@ -98,7 +98,8 @@ install_packages() {
 write_configs() {
   local host mem cpus
   host=$(hostname -s)
-  cpus=$(nproc)
+  # the CPUs this machine offers, not an OMP_NUM_THREADS in the caller's environment (nproc honours it)
+  cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
   # RealMemory above what slurmd detects drains the node ("Low RealMemory"): keep a margin.
   mem=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
   mem=$(( mem > 1024 ? mem - 512 : mem ))
