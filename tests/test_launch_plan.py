@@ -10,7 +10,7 @@ import submitit
 
 from repro.cli import main as repro_main
 from repro.io import ReproError
-from repro.launch import joblog, slurm
+from repro.launch import joblog, slurm, submission
 from repro.launch.profiles import load_profile
 
 
@@ -56,8 +56,8 @@ def test_submit_without_sbatch_is_one_line_error(no_slurm, capsys):
 
 def test_joblog_roundtrip_and_torn_line(tmp_path):
     handle = type("H", (), {"job_id": "42_1", "num_tasks": 2})()
-    joblog.record_job(tmp_path, slurm.PlannedJob("train", "abc", ["a", "b"], ()), handle)
-    joblog.record_job(tmp_path, slurm.PlannedJob("eval", "abc", ["a", "b"], (), depends_on="42_1"), handle)
+    joblog.record_job(tmp_path, submission.PlannedJob("train", "abc", ["a", "b"], ()), handle)
+    joblog.record_job(tmp_path, submission.PlannedJob("eval", "abc", ["a", "b"], (), depends_on="42_1"), handle)
     jobs = joblog.load_jobs(tmp_path)
     assert [(j["kind"], j["job_id"], j["tasks"], j["depends_on"]) for j in jobs] == \
         [("train", "42_1", 2, None), ("eval", "42_1", 2, "42_1")]

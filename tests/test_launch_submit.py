@@ -17,7 +17,7 @@ import pytest
 
 from repro.cli import main as repro_main
 from repro.io import ReproError
-from repro.launch import joblog, preflight, slurm
+from repro.launch import joblog, preflight, slurm, submission
 from repro.launch.profiles import load_profile
 from repro.rows import load_row
 
@@ -198,20 +198,20 @@ def _current_record(run_root, row, ck, commit):
 
 def test_live_jobs_are_not_submitted_twice(tmp_path):
     rows = _demo_rows()
-    plan = slurm.plan_jobs(rows, tmp_path, smoke=True)
+    plan = submission.plan_jobs(rows, tmp_path, smoke=True)
     key = rows[0].training_key
     states = [dict(job_id="7_0", kind="train", training_key=key, rows=[r.id for r in rows], state="RUNNING"),
               dict(job_id="8", kind="eval", training_key=key, rows=[rows[0].id], state="PENDING")]
     lines = []
-    left = slurm.settle_plan(plan, tmp_path, states, log=lines.append)
+    left = submission.settle_plan(plan, tmp_path, states, log=lines.append)
     assert [(p.kind, p.rows, p.depends_on) for p in left] == [("eval", [rows[1].id], "7_0")]
     assert lines == [f"key {key}: training job 7_0 is RUNNING; not submitted again",
                      f"row {rows[0].id}: evaluation job 8 is PENDING; not submitted again"]
     # --force does not double a live job either
-    assert [p.kind for p in slurm.settle_plan(plan, tmp_path, states, force=True, log=lines.append)] == ["eval"]
+    assert [p.kind for p in submission.settle_plan(plan, tmp_path, states, force=True, log=lines.append)] == ["eval"]
     # finished jobs do not count
     done = [dict(s, state="FAILED") for s in states]
-    assert [p.kind for p in slurm.settle_plan(plan, tmp_path, done, log=lines.append)] == ["train", "eval"]
+    assert [p.kind for p in submission.settle_plan(plan, tmp_path, done, log=lines.append)] == ["train", "eval"]
 
 
 def test_trained_keys_and_current_records_are_left_out(tmp_path, monkeypatch):
@@ -222,27 +222,27 @@ def test_trained_keys_and_current_records_are_left_out(tmp_path, monkeypatch):
     monkeypatch.setattr(records, "git_state", lambda path=None: {"commit": commit, "dirty": False})
     ck = _finished_run(tmp_path, rows[0])
     rec = _current_record(tmp_path, rows[0], ck, commit)
-    plan = slurm.plan_jobs(rows, tmp_path, smoke=True)
+    plan = submission.plan_jobs(rows, tmp_path, smoke=True)
     lines = []
-    left = slurm.settle_plan(plan, tmp_path, [], log=lines.append)
+    left = submission.settle_plan(plan, tmp_path, [], log=lines.append)
     # trained: no training; nfe1 has a current record; nfe2 is evaluated, with nothing to wait for
     assert [(p.kind, p.rows, p.depends_on) for p in left] == [("eval", [rows[1].id], None)]
     assert lines[0].startswith(f"key {rows[0].training_key}: trained ({ck})")
     assert f"row {rows[0].id}: its record {rec} is current (commit {commit[:12]}" in lines[1]
     # another commit, or another protocol (--num), makes it stale
     monkeypatch.setattr(records, "git_state", lambda path=None: {"commit": "1" * 40, "dirty": False})
-    assert [p.rows for p in slurm.settle_plan(plan, tmp_path, [], log=lines.append)] == [[r.id for r in rows]]
+    assert [p.rows for p in submission.settle_plan(plan, tmp_path, [], log=lines.append)] == [[r.id for r in rows]]
     monkeypatch.setattr(records, "git_state", lambda path=None: {"commit": commit, "dirty": False})
-    other = slurm.plan_jobs(rows, tmp_path, smoke=True, num=7)
-    assert [p.rows for p in slurm.settle_plan(other, tmp_path, [], log=lines.append)] == [[r.id for r in rows]]
+    other = submission.plan_jobs(rows, tmp_path, smoke=True, num=7)
+    assert [p.rows for p in submission.settle_plan(other, tmp_path, [], log=lines.append)] == [[r.id for r in rows]]
     # --force: the training (a no-op resume) and every evaluation after it
-    forced = slurm.settle_plan(plan, tmp_path, [], force=True, log=lines.append)
+    forced = submission.settle_plan(plan, tmp_path, [], force=True, log=lines.append)
     assert [(p.kind, p.rows) for p in forced] == [("train", [r.id for r in rows]), ("eval", [r.id for r in rows])]
     # more steps asked than were trained: trains again
-    longer = slurm.plan_jobs(rows, tmp_path, smoke=True, max_steps=None)
+    longer = submission.plan_jobs(rows, tmp_path, smoke=True, max_steps=None)
     for p in longer:
         p.extra["target_steps"] = rows[0].total_steps + 1
-    assert [p.kind for p in slurm.settle_plan(longer, tmp_path, [], log=lines.append)] == ["train", "eval"]
+    assert [p.kind for p in submission.settle_plan(longer, tmp_path, [], log=lines.append)] == ["train", "eval"]
 
 
 def test_submit_lock_refuses_a_second_submitter(tmp_path):
@@ -417,9 +417,9 @@ def test_status_shows_steps_requeues_logs_errors_and_filters(tmp_path, monkeypat
     (bin_ / "sbatch").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_}{os.pathsep}{os.environ['PATH']}")
     root = tmp_path / "runs"
-    train = slurm.PlannedJob("train", "k93", ["r/a"], (), extra={"target_steps": 40})
+    train = submission.PlannedJob("train", "k93", ["r/a"], (), extra={"target_steps": 40})
     joblog.record_job(root, train, job_id="93400_0", tasks=1)
-    joblog.record_job(root, slurm.PlannedJob("eval", "k93", ["r/a"], (), depends_on="93400_0"), job_id="93401", tasks=1)
+    joblog.record_job(root, submission.PlannedJob("eval", "k93", ["r/a"], (), depends_on="93400_0"), job_id="93401", tasks=1)
     (root / "k93").mkdir()
     (root / "k93" / "metrics.jsonl").write_text('{"step": 16, "loss": 1}\n{"step": 17, "loss": 1}\n')
     err = joblog._job_handle(joblog.load_jobs(root)[1]).paths.stderr

@@ -177,7 +177,7 @@ def test_submitit_pieces_of_the_held_submission(tmp_path):
     from repro.launch import slurm
     from repro.launch.profiles import load_profile
 
-    user = "repro/launch/slurm.py (_submit_held), repro/launch/joblog.py (job_pickle), repro/launch/jobstart.py"
+    user = "repro/launch/submission.py (_submit_held), repro/launch/joblog.py (job_pickle), repro/launch/jobstart.py"
     assert callable(submitit_main), _moved("submitit", "submitit.core.submission.submitit_main", user, "gone")
     path = JobPaths(str(tmp_path / "%j"), job_id="77_1").submitted_pickle
     assert path == tmp_path / "77_1" / "77_1_submitted.pkl", _moved("submitit", "JobPaths.submitted_pickle", user, str(path))

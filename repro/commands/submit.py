@@ -29,13 +29,13 @@ def add_arguments(p):
 
 def run(args) -> int:
     from repro.commands._common import load_rows
-    from repro.launch import slurm
+    from repro.launch import slurm, submission
     from repro.launch.profiles import load_profile
     from repro.paths import runs_root
 
     profile = load_profile(args.profile)
     root = runs_root(args.runs).resolve()
     rows = load_rows(args)
-    slurm.submit_rows(rows, profile, root, overrides=tuple(args.set), smoke=args.smoke, max_steps=args.max_steps,
+    submission.submit_rows(rows, profile, root, overrides=tuple(args.set), smoke=args.smoke, max_steps=args.max_steps,
                       num=args.num, dry_run=args.dry_run, force=args.force, evaluate=not args.no_eval)
     return 0

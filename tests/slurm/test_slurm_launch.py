@@ -15,7 +15,7 @@ import pytest
 
 import jobfns
 from repro.cli import main as repro_main
-from repro.launch import joblog, slurm
+from repro.launch import joblog, slurm, submission
 from repro.launch.profiles import load_profile
 
 pytestmark = pytest.mark.slurm
@@ -94,8 +94,8 @@ def test_plan_trains_once_per_key_then_evaluates_after_it(run_root, capsys):
 
     rows = [load_row(r, smoke=True) for r in ("demo/digits/nfe1", "demo/digits/nfe2")]
     assert rows[0].training_key == rows[1].training_key
-    plan = slurm.plan_jobs(rows, run_root, smoke=True, max_steps=2)
-    slurm.submit_planned(plan, _profile(), run_root, train_fn=jobfns.quick_train, eval_fn=jobfns.quick_eval)
+    plan = submission.plan_jobs(rows, run_root, smoke=True, max_steps=2)
+    submission.submit_planned(plan, _profile(), run_root, train_fn=jobfns.quick_train, eval_fn=jobfns.quick_eval)
     train, ev = plan
     assert (train.kind, ev.kind, ev.depends_on) == ("train", "eval", train.job_id)
     reg = joblog.load_jobs(run_root)
@@ -110,8 +110,8 @@ def test_plan_trains_once_per_key_then_evaluates_after_it(run_root, capsys):
 
 
 def test_failed_job_shows_log_and_error_in_status(run_root, capsys):
-    plan = [slurm.PlannedJob("train", "k-fail", ["demo/boom"], ("demo/boom", (), str(run_root), 1, False))]
-    slurm.submit_planned(plan, _profile(), run_root, train_fn=jobfns.boom_train, evaluate=False)
+    plan = [submission.PlannedJob("train", "k-fail", ["demo/boom"], ("demo/boom", (), str(run_root), 1, False))]
+    submission.submit_planned(plan, _profile(), run_root, train_fn=jobfns.boom_train, evaluate=False)
     capsys.readouterr()
 
     def failed():
@@ -126,9 +126,9 @@ def test_failed_job_shows_log_and_error_in_status(run_root, capsys):
 
 
 def test_cancel_all(run_root, capsys):
-    rows = [slurm.PlannedJob("train", "k-sleep", ["demo/sleep"], ("demo/sleep", (), str(run_root), 1, False)),
-            slurm.PlannedJob("eval", "k-sleep", ["demo/sleep"], (["demo/sleep"], (), str(run_root), False, None))]
-    slurm.submit_planned(rows, _profile(), run_root, train_fn=jobfns.sleepy_train, eval_fn=jobfns.quick_eval)
+    rows = [submission.PlannedJob("train", "k-sleep", ["demo/sleep"], ("demo/sleep", (), str(run_root), 1, False)),
+            submission.PlannedJob("eval", "k-sleep", ["demo/sleep"], (["demo/sleep"], (), str(run_root), False, None))]
+    submission.submit_planned(rows, _profile(), run_root, train_fn=jobfns.sleepy_train, eval_fn=jobfns.quick_eval)
     capsys.readouterr()
     assert repro_main(["cancel", "--all", "--runs", str(run_root)]) == 0
     assert "cancelled" in capsys.readouterr().out
@@ -162,7 +162,7 @@ def test_unreachable_controller_down(slurm_cluster, monkeypatch, capsys, tmp_pat
     text = slurm_cluster.slurm_conf.read_text()
     conf.write_text(re.sub(r"(?m)^SlurmctldPort=\d+", "SlurmctldPort=6899", text))
     monkeypatch.setenv("SLURM_CONF", str(conf))
-    joblog.record_job(tmp_path, slurm.PlannedJob("train", "k", ["r"], ()), type("H", (), {"job_id": "1", "num_tasks": 1})())
+    joblog.record_job(tmp_path, submission.PlannedJob("train", "k", ["r"], ()), type("H", (), {"job_id": "1", "num_tasks": 1})())
     for cmd in (["status"], ["cancel", "--all"], ["submit", "demo/digits/nfe1", "--smoke"]):
         assert repro_main([*cmd, "--runs", str(tmp_path)]) == 2
         err = _one_error_line(capsys)

@@ -31,7 +31,7 @@ import torch
 import jobfns
 from repro.cli import main as repro_main
 from repro.io import safe_torch_load
-from repro.launch import joblog, slurm
+from repro.launch import joblog, slurm, submission
 from repro.launch.profiles import load_profile
 from repro.rows import load_row
 from repro.train.checkpoint import checkpoints
@@ -198,9 +198,9 @@ def test_three_rows_two_keys_two_trainings_in_one_array(run_root):
     rows = [load_row(r, smoke=True) for r in ids]
     keys = [r.training_key for r in rows]
     assert keys[0] == keys[1] != keys[2]
-    plan = slurm.plan_jobs(rows, run_root, smoke=True)
+    plan = submission.plan_jobs(rows, run_root, smoke=True)
     # The sLCT row's evaluation needs Inception weights (offline here): trainings only.
-    slurm.submit_planned(plan, load_profile("local"), run_root, evaluate=False, log=lambda *a: None)
+    submission.submit_planned(plan, load_profile("local"), run_root, evaluate=False, log=lambda *a: None)
     reg = joblog.load_jobs(run_root)
     assert [(e["kind"], e["training_key"], e["rows"]) for e in reg] == [
         ("train", keys[0], list(ids[:2])), ("train", keys[2], [ids[2]])]

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from repro.io import safe_torch_load
-from repro.launch import joblog, slurm
+from repro.launch import joblog, slurm, submission
 from repro.launch.profiles import load_profile
 from repro.rows import load_row
 from repro.train.checkpoint import checkpoints, step_of
@@ -92,11 +92,11 @@ def test_signal_at_every_moment_ends_requeued_or_completed(slurm_cluster, tmp_pa
     row = load_row("demo/digits/nfe1", overrides=OVERRIDES, smoke=True)
     t0 = time.monotonic()
     roots = {k: Path(slurm_cluster.state_dir) / f"sig-{k}-{tmp_path.name}" for k in "AB"}
-    plan_a = [p for p in slurm.plan_jobs([row], roots["A"], overrides=OVERRIDES, smoke=True) if p.kind == "train"]
-    slurm.submit_planned(plan_a, _profile(f"start@0={PAUSE_S},start@1={PAUSE_S},imports@2={PAUSE_S},"
+    plan_a = [p for p in submission.plan_jobs([row], roots["A"], overrides=OVERRIDES, smoke=True) if p.kind == "train"]
+    submission.submit_planned(plan_a, _profile(f"start@0={PAUSE_S},start@1={PAUSE_S},imports@2={PAUSE_S},"
                                           f"done@3={PAUSE_S}"), roots["A"], log=lambda *a: None)
-    plan_b = slurm.plan_jobs([row], roots["B"], overrides=OVERRIDES, smoke=True)
-    slurm.submit_planned(plan_b, _profile(f"train@0={PAUSE_S},eval@0=6", write_delay=1.0), roots["B"],
+    plan_b = submission.plan_jobs([row], roots["B"], overrides=OVERRIDES, smoke=True)
+    submission.submit_planned(plan_b, _profile(f"train@0={PAUSE_S},eval@0=6", write_delay=1.0), roots["B"],
                          log=lambda *a: None)
     (a,), (b, b_eval) = joblog.load_jobs(roots["A"]), joblog.load_jobs(roots["B"])
     run_a, run_b = roots["A"] / row.training_key, roots["B"] / row.training_key
