@@ -31,6 +31,7 @@ class Claim:
     section: str = ""                # heading of its section of the table ('' = none)
     group: str = ""                  # the paper's method group, the table's first column
     order: int = 0                   # rows sort by it within their file; sections follow their rows
+    mirrors: str = ""                # toy rows (gin/toy/): the paper row whose recipe they shrink
 
 
 @dataclass(frozen=True)
