@@ -14,9 +14,20 @@ def add_row_args(p, many: bool = True, local: bool = True):
                    help="extra gin binding applied last, e.g. --set 'TrainSpec.total_steps=100' (repeatable)")
     if local:
         p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-    p.add_argument("--runs", default=None, help="run directories root (default $REPRO_RUNS or <project>/runs)")
+    add_runs_arg(p)
     if local:
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def add_runs_arg(p, extra: str = "") -> None:
+    p.add_argument("--runs", default=None,
+                   help="run directories root (default $REPRO_RUNS or <project>/runs)" + extra)
+
+
+def add_profile_arg(p, default="local", extra: str = "") -> None:
+    """--profile, the cluster profile of jobs queued through submitit (`repro submit`, `repro verify --rerun`)."""
+    p.add_argument("--profile", default=default, metavar="NAME",
+                   help="slurm/profiles/<NAME>.toml or a path" + (f" (default: {default})" if default else "") + extra)
 
 
 def load_rows(args):

@@ -12,12 +12,12 @@ queued held and released once the whole plan is in; a `repro submit` that was ki
 completed by running it again. --dry-run prints the jobs, their GPU-hours and sbatch files.
 Jobs are recorded in RUNS/slurm/jobs.jsonl for `repro status` and `repro cancel`."""
 
-from repro.commands._common import add_row_args, positive_int
+from repro.commands._common import add_profile_arg, add_row_args, positive_int
 
 
 def add_arguments(p):
     add_row_args(p, local=False)
-    p.add_argument("--profile", default="local", help="slurm/profiles/<NAME>.toml or a path (default: local)")
+    add_profile_arg(p)
     p.add_argument("--dry-run", action="store_true",
                    help="print jobs, resources, GPU-hours and sbatch files; submit nothing")
     p.add_argument("--max-steps", type=positive_int, default=None, help="stop training after this many steps")

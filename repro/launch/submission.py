@@ -55,7 +55,7 @@ def settle_plan(plan: list[PlannedJob], run_root, states, force: bool = False, l
         if joblog.is_live(s["state"]):
             if s["kind"] == "train":
                 live_train[s["training_key"]] = s
-            else:
+            elif s["kind"] == "eval":   # a re-run job (`repro verify --rerun`) writes elsewhere
                 live_eval.update({(s["training_key"], r): s for r in s["rows"]})
     out, trained, running = [], {}, {}
     for p in (p for p in plan if p.kind == "train"):
@@ -170,6 +170,22 @@ def submit_planned(plan: list[PlannedJob], profile: Profile, run_root, dry_run: 
         after = f" after {p.depends_on}" if p.depends_on else ""
         log(f"{p.kind:5s} job {p.job_id}{after}: key {p.training_key} rows {', '.join(p.rows)}")
     return plan
+
+
+def submit_job(fn, args: tuple, planned: PlannedJob, profile: Profile, run_root, kind: str = "eval",
+               log=print, **overrides) -> str:
+    """One job outside a plan (`repro verify --rerun --profile`), queued as `submit_planned` queues:
+    `kind`'s resources (executor_parameters; `overrides` on top), journalled, held, then released.
+    Returns its job id (also set on `planned`)."""
+    check_slurm()
+    with joblog.submit_lock(run_root):
+        joblog.resume(run_root, log)
+        ex = make_executor(profile, slurm_folder(run_root), kind, name=f"repro-{planned.kind}", hold=True,
+                           **overrides)
+        _submit_held(ex, [submitit.helpers.DelayedSubmission(fn, *args)], [planned], planned.kind, run_root,
+                     profile)
+        joblog.release_held(run_root, log)
+    return planned.job_id
 
 
 def _submit_held(ex, delayeds, planned, kind: str, run_root, profile) -> list[str]:

@@ -15,16 +15,23 @@ How numbers are compared:
 - otherwise within the measured noise: max(2 std over the record's seed repeats in the registry
   (repro/results/spread.py), the verify tolerance of repro/results/tolerances.py); without
   repeats, the verify tolerance alone.
-On SLURM (through `repro submit`) this is not wired yet: run it on a machine that can train the row.
+On SLURM (`repro verify --rerun RECORD --profile NAME`, repro/launch/rerun.py) the same steps run
+as one job queued the way `repro submit` queues its jobs: `prepare` checks the inputs on the login
+node, `workspace` puts the code and the outputs under the run root (which the compute nodes read),
+the job runs `run_repro` there and writes the new record to a JSON file, and the login node waits
+for it and calls `conclude`, so both paths compare with the same code.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from repro.io import ReproError
@@ -67,61 +74,106 @@ def run_command(record: dict) -> list:
     return cmd
 
 
-def rerun_record(record_path, device=None, log=print, run_fn=None):
-    """Re-create and compare; returns repro.results.verify.VerifyResult. `run_fn(src, cmd, env,
-    work) -> new record dict` is injectable (tests); the default runs `repro run` in `src`."""
+@dataclass
+class Rerun:
+    """A validated re-run: the record, its commit, the `repro run` arguments, the report so far."""
+    record_path: str
+    record: dict
+    commit: str
+    in_place: bool            # this checkout is at the commit, clean: no worktree needed
+    cmd: list
+    lines: list = field(default_factory=list)
+
+
+def prepare(record_path, device=None) -> Rerun:
+    """Check everything a re-run needs before any work starts (ReproError naming what is wrong):
+    the record reads and names a commit, the commit is in this repository, the row exists there."""
     from repro.results.records import git_state, read_record
-    from repro.results.verify import VerifyResult
 
     record = read_record(record_path)
     commit = _get(record, "git.commit")
     if not isinstance(commit, str) or not commit:
         raise ReproError(f"{record_path}: records no git commit; there is no code to re-run it with")
-    repo = _checkout()
-    here = git_state()
-    lines = [f"record {record_path}: row {record['row']}, commit {commit[:12]}, date {record['date']}"]
+    repo, here = _checkout(), git_state()
+    in_place = here.get("commit") == commit and here.get("dirty") is False
+    if not in_place and _git(repo, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+        raise ReproError(f"{record_path}: commit {commit[:12]} is not in this repository "
+                         f"({repo}); `git fetch` it, or re-run from a clone that has it")
+    row, own = record["row"], os.environ.get("REPRO_GIN")
+    # the re-run reads rows as `repro run` does: $REPRO_GIN (inherited), else the commit's gin/
+    if own and not (Path(own) / f"{row}.gin").is_file():
+        raise ReproError(f"{record_path}: row {row} is not in $REPRO_GIN ({own}); unset REPRO_GIN or add the row")
+    if not own and _git(repo, "cat-file", "-e", f"{commit}:gin/{row}.gin").returncode != 0:
+        raise ReproError(f"{record_path}: row {row} (gin/{row}.gin) does not exist at commit {commit[:12]}; "
+                         f"the record cannot be re-run from this repository")
+    lines = [f"record {record_path}: row {row}, commit {commit[:12]}, date {record['date']}"]
+    if in_place:
+        lines.append(f"code: this checkout (at {commit[:12]}, no uncommitted changes)")
+    else:
+        lines.append(f"code: a temporary git worktree of {commit[:12]} (this checkout is at "
+                     f"{str(here.get('commit'))[:12]}{', dirty' if here.get('dirty') else ''})")
     cmd = run_command(record) + (["--device", device] if device else [])
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="repro-rerun-") as work:
-        work = Path(work)
-        if here.get("commit") == commit and here.get("dirty") is False:
-            src, worktree = repo, None
-            lines.append(f"code: this checkout (at {commit[:12]}, no uncommitted changes)")
-        else:
-            if _git(repo, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
-                raise ReproError(f"{record_path}: commit {commit[:12]} is not in this repository "
-                                 f"({repo}); `git fetch` it, or re-run from a clone that has it")
+    return Rerun(str(record_path), record, commit, in_place, cmd, lines)
+
+
+@contextlib.contextmanager
+def workspace(job: Rerun, work: Path):
+    """Yields (code dir, environment overrides) for a re-run writing only under `work`: this
+    checkout, or a git worktree of the commit at `work/src` (removed on exit, with `work`'s
+    contents when `work` was made here)."""
+    work, repo = Path(work), _checkout()
+    made = not work.exists()
+    src, worktree = repo, None
+    try:
+        for d in ("runs", "tables/results"):
+            (work / d).mkdir(parents=True, exist_ok=True)
+        if not job.in_place:
             worktree = work / "src"
-            r = _git(repo, "worktree", "add", "--detach", str(worktree), commit, timeout=600)
+            r = _git(repo, "worktree", "add", "--detach", str(worktree), job.commit, timeout=600)
             if r.returncode != 0:
-                raise ReproError(f"{repo}: git worktree add of {commit[:12]} failed "
+                worktree = None
+                raise ReproError(f"{repo}: git worktree add of {job.commit[:12]} failed "
                                  f"({r.stderr.strip()[:200]}); check the repository")
             src = worktree
-            lines.append(f"code: a temporary git worktree of {commit[:12]} (this checkout is at "
-                         f"{str(here.get('commit'))[:12]}{', dirty' if here.get('dirty') else ''})")
-        try:
-            for d in ("runs", "tables/results"):
-                (work / d).mkdir(parents=True)
-            env = {**os.environ, "PYTHONPATH": str(src), "REPRO_ROOT": str(work),
-                   "REPRO_RUNS": str(work / "runs"), "REPRO_TABLES": str(work / "tables")}
-            log(f"re-running: repro {' '.join(cmd)}  (code from {src})")
-            new = (run_fn or _run_repro)(src, cmd, env, work, log)
-        finally:
-            if worktree is not None:
-                _git(repo, "worktree", "remove", "--force", str(worktree))
-    wall = time.perf_counter() - t0
-    lines.append(f"re-run took {wall:.0f} s")
-    ok, cmp_lines = compare(record, new, record_path)
-    lines += cmp_lines
+        yield src, {"PYTHONPATH": str(src), "REPRO_ROOT": str(work), "REPRO_RUNS": str(work / "runs"),
+                    "REPRO_TABLES": str(work / "tables")}
+    finally:
+        if worktree is not None:
+            _git(repo, "worktree", "remove", "--force", str(worktree))
+        if made:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def conclude(job: Rerun, new: dict, wall_s: float):
+    """The VerifyResult of a finished re-run: the report so far, then `compare`'s lines."""
+    from repro.results.verify import VerifyResult
+
+    ok, cmp_lines = compare(job.record, new, job.record_path)
+    lines = job.lines + [f"re-run took {wall_s:.0f} s"] + cmp_lines
     lines.append("verified: the re-run reproduces the record" if ok else
                  "NOT verified: the re-run disagrees with the record")
     return VerifyResult(ok, 0 if ok else 1, lines)
 
 
-def _run_repro(src, cmd, env, work, log) -> dict:
+def rerun_record(record_path, device=None, log=print, run_fn=None):
+    """Re-create here and compare; returns repro.results.verify.VerifyResult. `run_fn(src, cmd, env,
+    work, log) -> new record dict` is injectable (tests); the default runs `repro run` in `src`."""
+    job = prepare(record_path, device)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="repro-rerun-") as work, workspace(job, Path(work)) as (src, env):
+        log(f"re-running: repro {' '.join(job.cmd)}  (code from {src})")
+        new = (run_fn or run_repro)(src, job.cmd, {**os.environ, **env}, Path(work), log)
+    return conclude(job, new, time.perf_counter() - t0)
+
+
+def run_repro(src, cmd, env, work, log, on_start=None) -> dict:
+    """Run `repro <cmd>` with the code in `src` (a child process, cwd `work`, environment `env`,
+    its output passed to `log`); returns the record it wrote. `on_start(proc)` gets the child."""
     argv = [sys.executable, "-c", "import sys; from repro.cli import main; sys.exit(main())", *cmd]
     proc = subprocess.Popen(argv, cwd=str(work), env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
+    if on_start is not None:
+        on_start(proc)
     tail = []
     for line in proc.stdout:
         tail = (tail + [line.rstrip()])[-20:]
