@@ -7,7 +7,7 @@ from repro.cli import main
 def test_list_json(isolated, capsys):
     assert main(["list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 44
+    assert len(rows) == 64                       # 42 paper rows, 2 demo rows, 20 toy rows
     by_id = {r["id"]: r for r in rows}
     r = by_id["slct/t2c/cauchy"]
     assert (r["paper"], r["table"], r["label"], r["dataset"], r["nfe"]) == ("sLCT", "2c", "Cauchy", "celebahq256", 1)

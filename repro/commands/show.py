@@ -72,6 +72,9 @@ def text(s: dict) -> str:
         "  switches" + ("" if s["switches"] else f"     {NONE}"),
         *(f"    {k}: {fmt(v)}" for k, v in s["switches"].items()),
     ]
+    if s.get("mirrors"):
+        lines.insert(2, f"  mirrors      {s['mirrors']} (toy row: that paper row's recipe at toy scale, "
+                        f"docs/TOY.md; `repro show {s['mirrors']}`)")
     if s["unconfirmed"]:
         lines.append(f"  UNCONFIRMED  {', '.join(s['unconfirmed'])}")
     lines.append(f"  training key {s['training_key']}; est. {fmt(s['gpu_hours_est'])} GPU-hours")

@@ -33,6 +33,9 @@ TABLES = {
     "slct_table2.md": ("sLCT (Dao et al. 2025) Table 2, ablations on CelebA-HQ 256 (1 NFE, epoch 1400)",
                        ("fid", "recall"), (), ("slct", ("2a", "2b", "2c", "2d"))),
     "demo.md": ("Demo rows (CPU-sized; no paper numbers)", None, (), ("demo", ("demo",))),
+    # rendered by repro/results/toy_table.py (metrics: the toy's, beside the paper's FID)
+    "toy.md": ("Toy ablations: the papers' ablation blocks at CPU scale, beside the paper's numbers",
+               ("w2_pixels",), (), ("toy", ("slct2a", "slct2b", "slct2c", "slct2d", "ict"))),
 }
 _FILE_OF = {(paper, table): f for f, (_, _, _, (paper, tables)) in TABLES.items() for table in tables}
 
@@ -307,6 +310,11 @@ def render_tables(rows, records_df, paper_rows=PAPER_ROWS, reports=frozenset()) 
             placed[f].append(info)
     out = {}
     for fname, (title, metrics, extra, _) in TABLES.items():
+        if fname == "toy.md":
+            from repro.results.toy_table import render_toy
+
+            out[fname] = render_toy(title, placed[fname], groups, _text)
+            continue
         demo_metrics = None
         if metrics is None:   # demo: show whatever the shown records hold under `ours`
             ours = [i for i in placed[fname] if i.kind == "ours"]

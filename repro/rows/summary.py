@@ -45,7 +45,7 @@ def summarize(row: Row, with_params: bool = False) -> dict:
     return {
         "id": row.id, "paper": row.claim.paper, "table": row.claim.table, "label": row.claim.label,
         "dataset": row.data.name, "resolution": row.data.resolution, "latent": row.data.latent,
-        "nfe": row.claim.nfe,
+        "nfe": row.claim.nfe, "mirrors": row.claim.mirrors or None,
         "claim": {"fid": row.claim.fid, "precision": row.claim.precision, "recall": row.claim.recall,
                   "source": row.claim.source, "confirmed": row.claim.confirmed},
         "model": {"arch": m.arch, "norm": m.norm, "last_norm": m.last_norm,
