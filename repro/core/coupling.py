@@ -234,3 +234,8 @@ def ot_coupling(x0: torch.Tensor, z: torch.Tensor, solver: str = OT_SOLVER) -> t
 @COUPLINGS.register("none")
 def no_coupling(x0: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return z
+
+
+# Couplings that are a permutation of z found on the host, by LossSpec.coupling: name ->
+# (x0, z) -> perm with coupling(x0, z) == z[perm]. The training loop runs them on a host thread.
+PERMUTATIONS = {"ot": ot_permutation}

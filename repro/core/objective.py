@@ -8,7 +8,7 @@ import torch
 from repro.io import ReproError
 from repro.specs import LossSpec
 
-from .coupling import COUPLINGS
+from .coupling import COUPLINGS, PERMUTATIONS
 from .distances import DISTANCES, REDUCTIONS, squared_norm
 from .registry import Registry
 from .sigmas import INDEX_SAMPLERS, karras_sigmas, sample_indices
@@ -93,6 +93,8 @@ class ConsistencyLoss:
         self.distance = DISTANCES[distance]
         self.weighting = WEIGHTINGS[weighting]
         self.coupling = COUPLINGS[coupling]
+        # The coupling as a host function (x0, z) -> perm, when it is one (OT): see whole_batch.
+        self.permutation = PERMUTATIONS.get(coupling)
         self._index_probs = INDEX_SAMPLERS[index_sampler]
         REDUCTIONS[reduction]  # a bad name fails here, not at the first step
         self._diff_rule, self._diff_weigh = DIFF_INDEX_RULES[diff_index_rule], DIFF_WEIGHTINGS[diff_weighting]
@@ -146,12 +148,14 @@ class ConsistencyLoss:
         """Draws for a batch that __call__ will see in slices of `micro` samples (accumulation).
 
         The OT pairs and the diffusion term's count of selected samples are batch-level, so they
-        are computed here once over the whole batch: 'zc' is the paired noise and 'diff_den' (one
+        are computed here once over the whole batch: 'zc' is the paired noise (kept if the caller
+        paired already, e.g. z[self.permutation(x0, z)] from a host thread) and 'diff_den' (one
         value per sample, so slices carry it) the denominator that makes
         sum over slices of (micro/B)·loss(slice) equal the whole batch's loss.
         """
         out = dict(draws)
-        out["zc"] = self.coupling(x0, draws["z"].to(x0.device, torch.float32))
+        if "zc" not in out:
+            out["zc"] = self.coupling(x0, draws["z"].to(x0.device, torch.float32))
         if self.diff_r > 0:
             count = self.diff_mask(draws["i"].to(x0.device), n).sum().clamp(min=1)
             den = count.to(torch.float32) * (micro / x0.shape[0])

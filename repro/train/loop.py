@@ -23,6 +23,7 @@ from repro.io import ReproError, append_text, atomic_write_json, atomic_write_te
 from repro.specs import Row
 from repro.train import build
 from repro.train.checkpoint import load_latest, save_checkpoint
+from repro.train.ot_pairs import NextPairs
 
 _checkpoint_requested = threading.Event()
 _checkpoint_saved = threading.Event()
@@ -208,8 +209,9 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
     with contextlib.ExitStack() as stack:
         stack.enter_context(_save_on_signals())
         stack.callback(lambda: bar is not None and bar.close())
+        stack.callback(step_fn.close)
         while step < stop:
-            loss = step_fn(step, order.indices(step))
+            loss = step_fn(step, order.indices(step), order.indices(step + 1) if step + 1 < stop else None)
             # Divergence guard without a host sync: remember the first non-finite step on device.
             finite = torch.isfinite(loss)
             bad_step = torch.where((bad_step < 0) & ~finite, torch.full_like(bad_step, step), bad_step)
@@ -357,22 +359,42 @@ def _make_step(row, f, fwd, opt, ema, objective, data, dim, total, dev, rank, wo
     flip = row.data.hflip
     params = [p for p in f.parameters() if p.requires_grad]
 
-    def step_fn(step: int, idx: torch.Tensor) -> torch.Tensor:
+    # OT pairs of step k+1 found on a host thread during step k (repro/train/ot_pairs.py).
+    pairs = NextPairs(objective.permutation) if getattr(objective, "permutation", None) else None
+    ahead: dict = {}
+
+    def draw(step: int, idx: torch.Tensor):
         seed = _mix(row.train.seed, 2, step)
         g = torch.Generator(device=dev).manual_seed(seed)
         gcpu = torch.Generator().manual_seed(seed)
         n = build.n_at(row, step, total)
-        c = build.c_at(row, n, dim)
         flips = (torch.rand(len(idx), generator=gcpu) < 0.5) if flip else None
-        x0, labels = data.batch(idx, flip_mask=flips)
-        x0 = x0.to(dev, non_blocking=True)
+        x0_host, labels = data.batch(idx, flip_mask=flips)
+        x0 = x0_host.to(dev, non_blocking=True)
         labels = labels.to(dev, non_blocking=True) if labels is not None else None
         # Whole-batch draws on every rank, then this rank's slice (see module docstring).
         draws = objective.draw(len(x0), n, g, like=x0)
         lo = rank * local
-        x0 = x0[lo:lo + local]
-        labels = None if labels is None else labels[lo:lo + local]
         draws = {k: v[lo:lo + local] for k, v in draws.items()}
+        labels = None if labels is None else labels[lo:lo + local]
+        return g, n, x0[lo:lo + local], x0_host[lo:lo + local], labels, draws
+
+    def step_fn(step: int, idx: torch.Tensor, next_idx: torch.Tensor | None = None) -> torch.Tensor:
+        """One step; with next_idx (step+1's indices), step+1's draws and OT pairs start now."""
+        mine = ahead.pop(step, None)
+        ahead.clear()
+        # Every step's pairs come from the worker thread (solved ahead or now), so a resumed run's
+        # first step computes them exactly where the uninterrupted run did.
+        if mine is None and pairs is not None:
+            mine = (draw(step, idx),)
+            mine += (pairs.submit(mine[0][3], mine[0][5]["z"]),)
+        g, n, x0, _, labels, draws = mine[0] if mine else draw(step, idx)
+        if pairs is not None and next_idx is not None:
+            nxt = draw(step + 1, next_idx)
+            ahead[step + 1] = (nxt, pairs.submit(nxt[3], nxt[5]["z"]))
+        if mine:
+            draws = dict(draws, zc=pairs.apply(draws["z"], mine[1]))
+        c = build.c_at(row, n, dim)
         if micro < local and hasattr(objective, "whole_batch"):
             # OT pairs and the diffusion-term count over this rank's whole batch, then sliced:
             # accumulation trains the same objective as one pass over the batch.
@@ -397,6 +419,7 @@ def _make_step(row, f, fwd, opt, ema, objective, data, dim, total, dev, rank, wo
         ema.update(f)
         return total_loss
 
+    step_fn.close = pairs.close if pairs is not None else (lambda: None)
     return step_fn
 
 
