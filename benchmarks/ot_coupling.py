@@ -2,6 +2,7 @@
 
     python benchmarks/ot_coupling.py [--batches 32 128 256] [--trials 9] [--step-ms MS]
                                      [--step-batches 2 4] [--step-steps 2] [--threads T]
+                                     [--cert-trials 30] [--sim-step-ms 150]
 
 Solvers, all through the full coupling (cost matrix + solve + permute):
   emd      repro.core.coupling.ot_coupling(solver='emd')   POT ot.emd, argmax of the plan
@@ -10,6 +11,14 @@ Solvers, all through the full coupling (cost matrix + solve + permute):
            np.random.choice over the B² plan entries without replacement
 Each trial draws fresh random inputs (x0 ~ 0.5·N(0,1), unit z) and checks that emd and lsa give
 the same permutation (agreement count printed). Times are medians over the trials.
+
+Float32 cost with the certificate (repro.core.coupling, printed first): per batch kind, the
+median time of the float64 cost (the fallback), the float32 cost and its error bound, the solve,
+the certificate, and the whole coupling; how often each path decided ('f32' certified at once,
+'refined' after recomputing doubtful entries in float64, 'f64' the float64 path ran) and whether
+every permutation equals the float64 path's. Then the OT time left on the training thread with the
+host thread (repro/train/ot_pairs.py: submit step k+1, a step of --sim-step-ms with the host
+idle as on a GPU, then apply) against solving in place.
 
 OT as a fraction of a training step at the paper's per-GPU batch (128, CelebA): the step time is
 `--step-ms` if given (e.g. a GPU measurement from benchmarks/train_step.py), otherwise repro's sLCT
@@ -56,6 +65,101 @@ def time_solvers(batch: int, trials: int, seed: int = 0):
     return {k: statistics.median(v) for k, v in times.items()}, agree
 
 
+def _kinds(trials: int):
+    """(name, [(x0, z)]) for latent-like and demo batches, z unit Gaussian noise."""
+    g = torch.Generator().manual_seed(1)
+    lat = [(torch.randn(PAPER_BATCH, 4, 32, 32, generator=g) * 0.5,
+            torch.randn(PAPER_BATCH, 4, 32, 32, generator=g)) for _ in range(trials)]
+    # Spatially correlated latents with a per-sample offset (closer to VAE latents than iid noise).
+    smooth = [(torch.nn.functional.avg_pool2d(torch.randn(PAPER_BATCH, 4, 32, 32, generator=g), 5, 1, 2) * 3
+               + torch.randn(PAPER_BATCH, 1, 1, 1, generator=g) * 0.3,
+               torch.randn(PAPER_BATCH, 4, 32, 32, generator=g)) for _ in range(trials)]
+    out = [("latent 0.5*N(0,1), 128x4x32x32", lat), ("latent smooth, 128x4x32x32", smooth)]
+    try:                                   # the demo's real batches (digits 1x8x8, batch 64)
+        from repro.data import open_train_set
+        from repro.rows import load_row
+        from repro.train.loop import _Order
+
+        row = load_row("demo/digits/nfe1")
+        data = open_train_set(row.data)
+        order = _Order(len(data), row.train.batch_size, row.train.seed)
+        demo = [(data.batch(order.indices(k))[0], torch.randn(row.train.batch_size, *data.shape[1:], generator=g))
+                for k in range(trials)]
+        out.append((f"demo digits data, {row.train.batch_size}x{'x'.join(map(str, data.shape[1:]))}", demo))
+    except Exception as e:                 # noqa: BLE001 - the demo data may be absent
+        print(f"  (demo data not available: {type(e).__name__}: {e})")
+    return out
+
+
+def certificate_stats(trials: int) -> dict:
+    from repro.core import coupling as cp
+
+    res = {}
+    for name, batches in _kinds(trials):
+        t = {k: [] for k in ("cost64", "cost32", "solve", "certify", "coupling", "float64 path")}
+        paths, agree = {"f32": 0, "refined": 0, "f64": 0}, 0
+        for x0, z in batches:
+            t0 = time.perf_counter()
+            c64 = cp._cost(x0, z)
+            t1 = time.perf_counter()
+            ref = cp._lsa(c64)
+            t["cost64"].append(t1 - t0)
+            t["float64 path"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            f = cp._Fast(x0, z)
+            t1 = time.perf_counter()
+            perm = cp._lsa(f.cost)
+            t2 = time.perf_counter()
+            cp._certified(f, perm)
+            t["cost32"].append(t1 - t0)
+            t["solve"].append(t2 - t1)
+            t["certify"].append(time.perf_counter() - t2)
+            t0 = time.perf_counter()
+            got, path = cp._plan(x0, z)
+            t["coupling"].append(time.perf_counter() - t0)
+            paths[path] += 1
+            agree += bool(np.array_equal(got, ref))
+        med = {k: statistics.median(v) * 1e3 for k, v in t.items()}
+        res[name] = med
+        n = len(batches)
+        print(f"  {name}: float64 cost {med['cost64']:.2f} ms | float32 cost + bound {med['cost32']:.2f} ms | "
+              f"solve {med['solve']:.2f} ms | certify {med['certify']:.2f} ms | coupling {med['coupling']:.2f} ms "
+              f"vs float64 path {med['float64 path']:.2f} ms | paths f32 {paths['f32']}/{n}, refined "
+              f"{paths['refined']}/{n}, f64 (fallback) {paths['f64']}/{n} | same permutation as float64 {agree}/{n}",
+              flush=True)
+    return res
+
+
+def host_thread_stats(trials: int, sim_step_ms: float) -> dict:
+    """Training-thread ms per step for OT: in place vs submitted a step ahead to the host thread."""
+    from repro.core.coupling import ot_coupling, ot_permutation
+    from repro.train.ot_pairs import NextPairs
+
+    g = torch.Generator().manual_seed(2)
+    batches = [(torch.randn(PAPER_BATCH, 4, 32, 32, generator=g) * 0.5, torch.randn(PAPER_BATCH, 4, 32, 32, generator=g))
+               for _ in range(trials + 1)]
+    inplace = []
+    for x0, z in batches[1:]:
+        t0 = time.perf_counter()
+        ot_coupling(x0, z)
+        inplace.append(time.perf_counter() - t0)
+    pairs, main = NextPairs(ot_permutation), []
+    try:
+        pending = pairs.submit(*batches[0])
+        for k in range(1, len(batches)):
+            t0 = time.perf_counter()
+            nxt = pairs.submit(*batches[k])              # step k+1's pairs start
+            zc = pairs.apply(batches[k - 1][1], pending)  # step k's pairs, solved during step k-1
+            main.append(time.perf_counter() - t0)
+            pending = nxt
+            time.sleep(sim_step_ms / 1e3)                 # the device step; the host waits
+        pending.result()
+        del zc
+    finally:
+        pairs.close()
+    return {"inplace": statistics.median(inplace) * 1e3, "thread": statistics.median(main) * 1e3}
+
+
 def _same_cost(x0, a, b) -> bool:
     ca = float(((x0.double() - a.double()) ** 2).sum())
     cb = float(((x0.double() - b.double()) ** 2).sum())
@@ -94,9 +198,30 @@ def main() -> int:
     ap.add_argument("--step-batches", type=int, nargs=2, default=[2, 4])
     ap.add_argument("--step-steps", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--cert-trials", type=int, default=30, help="batches per kind for the certificate stats")
+    ap.add_argument("--sim-step-ms", type=float, default=150.0,
+                    help="device step simulated for the host-thread figure (host idle, as on a GPU)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+
+    # As the training's OT worker does (repro/train/ot_pairs.py): numpy's GEMMs on one OpenBLAS
+    # thread, which otherwise fights torch's OpenMP threads for the cores.
+    from repro.train.ot_pairs import NextPairs
+
+    with NextPairs(None).one_blas_thread():
+        return _main(args)
+
+
+def _main(args) -> int:
+    print(f"float32 cost + certificate, median of {args.cert_trials} batches each "
+          f"(numpy GEMMs on one OpenBLAS thread, {torch.get_num_threads()} torch threads):")
+    certificate_stats(args.cert_trials)
+    ht = host_thread_stats(args.cert_trials, args.sim_step_ms)
+    print(f"  training-thread OT time per step at batch {PAPER_BATCH}: in place {ht['inplace']:.2f} ms | "
+          f"host thread {ht['thread']:.3f} ms (submit + apply, device step simulated as {args.sim_step_ms:g} ms idle)")
+    print(f"  OT share of a {args.sim_step_ms:g} ms step: in place {100 * ht['inplace'] / args.sim_step_ms:.2f}% | "
+          f"host thread {100 * ht['thread'] / args.sim_step_ms:.3f}%", flush=True)
 
     print(f"OT coupling on 32x32x4 latents, median of {args.trials} trials, {torch.get_num_threads()} torch threads")
     res = {}

@@ -10,9 +10,14 @@ resumed run (whose first step solves in place) matches an uninterrupted one.
 On CUDA the noise is drawn on the device: it is copied to pinned host memory behind its draw on
 the stream and the worker waits on an event, so the main thread never waits for the device for
 OT; the permutation goes back through pinned memory, non-blocking.
+
+The worker's numpy GEMMs run on one OpenBLAS thread: OpenBLAS's own threads beside torch's
+spinning OpenMP team oversubscribe the cores (2 cores, right after a torch op: the float32 cost
+took 1,036 ms with OpenBLAS's 2 threads, 3.1 ms with one; benchmarks/ot_coupling.py).
 """
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
@@ -22,6 +27,17 @@ class NextPairs:
     def __init__(self, permutation):
         self._permutation = permutation     # (x0, z) -> int64 numpy permutation, host only
         self._pool = None
+        self._blas = None
+
+    def one_blas_thread(self):
+        """A context in which OpenBLAS (numpy's, scipy's) uses one thread; the previous count after."""
+        if self._blas is None:
+            try:
+                from threadpoolctl import ThreadpoolController   # installed with scikit-learn
+                self._blas = ThreadpoolController().select(internal_api="openblas")
+            except ImportError:
+                self._blas = False
+        return self._blas.limit(limits=1) if self._blas else contextlib.nullcontext()
 
     def submit(self, x0_host: torch.Tensor, z: torch.Tensor) -> Future:
         """Start finding the permutation pairing x0_host (on the host) with z (on any device)."""
@@ -38,7 +54,8 @@ class NextPairs:
         def job():
             if done is not None:
                 done.synchronize()
-            return self._permutation(x0_host, z)
+            with self.one_blas_thread():
+                return self._permutation(x0_host, z)
 
         return self._pool.submit(job)
 
