@@ -389,11 +389,11 @@ def _make_step(row, f, fwd, opt, ema, objective, data, dim, total, dev, rank, wo
             mine = (draw(step, idx),)
             mine += (pairs.submit(mine[0][3], mine[0][5]["z"]),)
         g, n, x0, _, labels, draws = mine[0] if mine else draw(step, idx)
-        if pairs is not None and next_idx is not None:
-            nxt = draw(step + 1, next_idx)
-            ahead[step + 1] = (nxt, pairs.submit(nxt[3], nxt[5]["z"]))
         if mine:
             draws = dict(draws, zc=pairs.apply(draws["z"], mine[1]))
+        if pairs is not None and next_idx is not None:      # before this step's kernels are queued
+            nxt = draw(step + 1, next_idx)
+            ahead[step + 1] = (nxt, pairs.submit(nxt[3], nxt[5]["z"]))
         c = build.c_at(row, n, dim)
         if micro < local and hasattr(objective, "whole_batch"):
             # OT pairs and the diffusion-term count over this rank's whole batch, then sliced:
