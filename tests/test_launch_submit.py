@@ -215,11 +215,11 @@ def test_live_jobs_are_not_submitted_twice(tmp_path):
 
 
 def test_trained_keys_and_current_records_are_left_out(tmp_path, monkeypatch):
-    from repro.results import records
+    from repro.results import provenance
 
     rows = _demo_rows()
     commit = "c0ffee" * 6 + "c0ff"
-    monkeypatch.setattr(records, "git_state", lambda path=None: {"commit": commit, "dirty": False})
+    monkeypatch.setattr(provenance, "git_state", lambda path=None: {"commit": commit, "dirty": False})
     ck = _finished_run(tmp_path, rows[0])
     rec = _current_record(tmp_path, rows[0], ck, commit)
     plan = submission.plan_jobs(rows, tmp_path, smoke=True)
@@ -230,9 +230,9 @@ def test_trained_keys_and_current_records_are_left_out(tmp_path, monkeypatch):
     assert lines[0].startswith(f"key {rows[0].training_key}: trained ({ck})")
     assert f"row {rows[0].id}: its record {rec} is current (commit {commit[:12]}" in lines[1]
     # another commit, or another protocol (--num), makes it stale
-    monkeypatch.setattr(records, "git_state", lambda path=None: {"commit": "1" * 40, "dirty": False})
+    monkeypatch.setattr(provenance, "git_state", lambda path=None: {"commit": "1" * 40, "dirty": False})
     assert [p.rows for p in submission.settle_plan(plan, tmp_path, [], log=lines.append)] == [[r.id for r in rows]]
-    monkeypatch.setattr(records, "git_state", lambda path=None: {"commit": commit, "dirty": False})
+    monkeypatch.setattr(provenance, "git_state", lambda path=None: {"commit": commit, "dirty": False})
     other = submission.plan_jobs(rows, tmp_path, smoke=True, num=7)
     assert [p.rows for p in submission.settle_plan(other, tmp_path, [], log=lines.append)] == [[r.id for r in rows]]
     # --force: the training (a no-op resume) and every evaluation after it

@@ -53,10 +53,10 @@ def test_a_hidden_result_is_not_linked(where):
 
 @pytest.mark.slow
 def test_a_published_run_draws_its_page_and_the_table_links_it(where, monkeypatch, capsys):
-    from repro.results import records
+    from repro.results import provenance
 
     runs, tables = where
-    monkeypatch.setattr(records, "git_state", lambda path=None: {"commit": "c" * 40, "dirty": False})
+    monkeypatch.setattr(provenance, "git_state", lambda path=None: {"commit": "c" * 40, "dirty": False})
     assert main(["run", "demo/digits/nfe1", "--steps", "4", "--num", "50", "--no-progress",
                  "--set", "TrainSpec.batch_size=16", "--set", "ModelSpec.model_channels=16",
                  "--set", "RuntimeSpec.eval_every=2", "--set", "RuntimeSpec.eval_num=20"]) == 0

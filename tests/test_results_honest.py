@@ -8,6 +8,7 @@ import pytest
 
 from repro.cli import main
 from repro.results import records as registry
+from repro.results import schema
 
 CLEAN = {"commit": "a" * 40, "dirty": False}
 
@@ -68,7 +69,7 @@ def test_protocol_types_checked(tmp_path, capsys, field, value, why):
 
 def test_oversized_record_refused_without_reading_it_whole(tmp_path, capsys):
     rec = _record()
-    rec["protocol"]["impl"] = "x" * (registry.MAX_RECORD_BYTES + 10)
+    rec["protocol"]["impl"] = "x" * (schema.MAX_RECORD_BYTES + 10)
     path = _place(tmp_path, rec)
     rc, _, err = _tables(tmp_path, capsys, "--check")
     assert rc == 2 and f"{path}: " in err and "larger than any record" in err
@@ -76,7 +77,7 @@ def test_oversized_record_refused_without_reading_it_whole(tmp_path, capsys):
 
 def test_long_text_refused(tmp_path, capsys):
     rec = _record()
-    rec["protocol"]["impl"] = "x" * (registry.MAX_TEXT + 1)
+    rec["protocol"]["impl"] = "x" * (schema.MAX_TEXT + 1)
     _place(tmp_path, rec)
     rc, _, err = _tables(tmp_path, capsys, "--check")
     assert rc == 2 and "protocol.impl: text of" in err

@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from repro.results import records as registry
 from repro.io import ReproError
+from repro.results import records as registry
+from repro.results import schema, selection
 from repro.specs import Claim, DataSpec, Row
 
 from helpers.specs import recipe
@@ -40,7 +41,7 @@ def test_make_record_fills_provenance_and_round_trips(tmp_path):
     ckpt = tmp_path / "latest.pt"
     ckpt.write_bytes(b"weights")
     rec = _record(ckpt=ckpt)
-    assert set(registry.REQUIRED) <= set(rec)
+    assert set(schema.REQUIRED) <= set(rec)
     assert rec["checkpoint"]["sha256"] == registry.sha256_file(ckpt)
     assert rec["protocol"]["num_samples"] == 50000 and rec["protocol"]["impl"] == "clean-fid"
     assert rec["protocol"]["reference"] == "celebahq256"       # filled from row.eval
@@ -104,7 +105,7 @@ def test_selection_shows_the_latest_record(tmp_path):
     for date, fid in [("2025-03-01T00:00:00.000000Z", 9.0), ("2025-05-01T00:00:00.000000Z", 7.0),
                       ("2025-04-01T00:00:00.000000Z", 8.0)]:
         registry.write_record(_record(ours={"fid": fid}, date=date, git=CLEAN), tmp_path)
-    shown = registry.select_shown(registry.load_records(tmp_path))
+    shown = selection.select_shown(registry.load_records(tmp_path))
     assert len(shown) == 1 and shown.iloc[0]["ours.fid"] == 7.0
 
 
@@ -117,22 +118,22 @@ def test_selection_skips_records_without_clean_provenance(tmp_path, git, reason)
     registry.write_record(_record(ours={"fid": 9.0}, date="2025-03-01T00:00:00.000000Z", git=CLEAN),
                           tmp_path)
     newer = _record(ours={"fid": 7.0}, date="2025-05-01T00:00:00.000000Z", git=git)
-    assert reason in registry.hidden_reason(newer)
+    assert reason in selection.hidden_reason(newer)
     path = registry.write_record(newer, tmp_path)              # kept in the registry...
     df = registry.load_records(tmp_path)
     assert str(path) in set(df["path"]) and len(df) == 2
-    shown = registry.select_shown(df)                          # ...but the older clean one shows
+    shown = selection.select_shown(df)                          # ...but the older clean one shows
     assert len(shown) == 1 and shown.iloc[0]["ours.fid"] == 9.0
-    assert list(registry.shown_mask(df)) == [True, False]
+    assert list(selection.shown_mask(df)) == [True, False]
 
 
 def test_smoke_record_never_enters_the_registry(tmp_path):
     rec = _record(git=CLEAN, row_args={"overrides": [], "smoke": True})
-    assert registry.is_smoke(rec) and "smoke" in registry.hidden_reason(rec)
+    assert selection.is_smoke(rec) and "smoke" in selection.hidden_reason(rec)
     with pytest.raises(ReproError, match="smoke records never enter the registry"):
         registry.write_record(rec, tmp_path)
     assert not list(tmp_path.rglob("*.json"))
-    assert registry.hidden_reason(_record(git=CLEAN, row_args={"smoke": False})) is None
+    assert selection.hidden_reason(_record(git=CLEAN, row_args={"smoke": False})) is None
 
 
 def _writer(root, record, start):

@@ -9,6 +9,7 @@ import pytest
 
 from repro.cli import main
 from repro.results import records as registry
+from repro.results import selection
 from repro.results import tables
 from repro.results.paper_numbers import PAPER_ROWS
 from repro.specs import Claim, DataSpec, Row
@@ -88,7 +89,7 @@ def test_values_in_place(root):
     assert _line(out["slct_table2.md"], "| iLCT")[2:] [:4] == ["37.15", "pending", "", "pending"]
     c = _line(out["ict_imagenet64.md"], "| PD* ", "| 2 ")
     assert c[3:7] == ["8.95", "paper only", "", ""]
-    assert "Selection: " + registry.SELECTION_RULE in out["slct_table1.md"]
+    assert "Selection: " + selection.SELECTION_RULE in out["slct_table1.md"]
     assert "impl=clean-fid" in out["slct_table1.md"]
 
 

@@ -46,7 +46,7 @@ def _row(**claim):
 
 
 def _df(*recs):
-    # clean provenance: only such records are shown (repro.results.records.SELECTION_RULE)
+    # clean provenance: only such records are shown (repro.results.selection.SELECTION_RULE)
     return pd.DataFrame([{"row": "slct/t2c/cauchy", "path": f"p{i}", "git.commit": "a" * 40,
                           "git.dirty": False, **r} for i, r in enumerate(recs)])
 

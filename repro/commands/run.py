@@ -108,7 +108,8 @@ def _write_reports(results, args) -> list:
     """The report page of each new result the tables will show (they link it), drawn now, while
     the run directory is here; results the tables hide keep their page beside the run."""
     from repro.report.build import row_page
-    from repro.results.records import hidden_reason, read_record
+    from repro.results.records import read_record
+    from repro.results.selection import hidden_reason
 
     pages = []
     for r in results:
@@ -127,7 +128,7 @@ def _refresh_tables(root, new_records, pages=()):
     import subprocess
     from pathlib import Path
 
-    from repro.results.records import smoke_paths
+    from repro.results.selection import smoke_paths
     from repro.results.tables import render_registry, write_tables
 
     rendered, root, records = render_registry(root, with_records=True)

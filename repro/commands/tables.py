@@ -22,7 +22,7 @@ def run(args) -> int:
     import sys
 
     from repro.results import tables
-    from repro.results.records import select_shown, shown_mask, smoke_paths
+    from repro.results.selection import select_shown, shown_mask, smoke_paths
 
     rendered, root, records = tables.render_registry(args.root, with_records=True)
     smoke = smoke_paths(records)

@@ -85,7 +85,7 @@ def settle_plan(plan: list[PlannedJob], run_root, states, force: bool = False, l
                 continue
             if key in trained and key not in training_now and rid in by_id and not force:
                 if commit is None:
-                    from repro.results.records import git_state
+                    from repro.results.provenance import git_state
 
                     commit = git_state()["commit"] or ""
                 rec = current_record(by_id[rid], Path(run_root) / key, p.extra.get("target_steps"), commit,

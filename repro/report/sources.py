@@ -98,9 +98,9 @@ def registry_records(row_id: str, tables=None) -> list:
 
 
 def pick_record(row_id: str, tables=None) -> RecordInfo | None:
-    """The record the tables show for the row (registry.SELECTION_RULE); failing that the
+    """The record the tables show for the row (selection.SELECTION_RULE); failing that the
     registry's latest one, marked hidden with the reason; None without any."""
-    from repro.results.records import hidden_reason
+    from repro.results.selection import hidden_reason
 
     recs = registry_records(row_id, tables)
     shown = [(r, p) for r, p in recs if hidden_reason(r) is None]
@@ -115,7 +115,8 @@ def pick_record(row_id: str, tables=None) -> RecordInfo | None:
 
 def run_record(run_dir, row_id: str) -> RecordInfo | None:
     """A record kept beside its run (smoke runs write <run dir>/eval/<row>/record.json)."""
-    from repro.results.records import hidden_reason, read_record
+    from repro.results.records import read_record
+    from repro.results.selection import hidden_reason
 
     p = Path(run_dir) / "eval" / eval_name(row_id) / "record.json"
     if not p.is_file():

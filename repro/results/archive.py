@@ -96,7 +96,8 @@ def import_archive(archive, tables=None, cache=None) -> dict:
     import os
     import tempfile
 
-    from repro.results.records import MAX_RECORD_BYTES, results_dir, validate_record
+    from repro.results.records import results_dir
+    from repro.results.schema import MAX_RECORD_BYTES, validate_record
     from repro.paths import tables_root
 
     archive = Path(archive)

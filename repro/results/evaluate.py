@@ -52,7 +52,8 @@ def write_result(row, ckpt, res, ours, tables=None, eval_dir=None, slurm=None) -
     import torch
 
     from repro.io import atomic_write_json
-    from repro.results.records import make_record, validate_record, write_record
+    from repro.results.records import make_record, write_record
+    from repro.results.schema import validate_record
     from repro.train.checkpoint import load_checkpoint
 
     ckpt = Path(ckpt)
@@ -81,7 +82,8 @@ def write_result(row, ckpt, res, ours, tables=None, eval_dir=None, slurm=None) -
 
 def record_line(path) -> str:
     """One terminal line: where a record went and whether the tables can show it."""
-    from repro.results.records import hidden_reason, is_smoke, read_record
+    from repro.results.records import read_record
+    from repro.results.selection import hidden_reason, is_smoke
 
     rec = read_record(path)
     if is_smoke(rec):

@@ -6,62 +6,30 @@ fsync + rename through repro.io) and never edited; a new evaluation is a new fil
 never contend for a name. Files whose name starts with '.' are writers' temp files (a writer
 killed mid-write leaves one behind) and are never read.
 
-Which record a table shows: SELECTION_RULE. A record is shown only when its provenance is clean
-(`hidden_reason` is None): a result from uncommitted code stays in the registry, with its
-provenance, but the published table keeps its previous clean record. Smoke records never enter
-the registry (`write_record` refuses them; `repro run --smoke` keeps them beside the run). This
-module imports neither torch nor pandas at module level (both are loaded inside the functions
-that need them).
+Here: making a record, writing it, reading one or all of them back. The schema and its
+validation are in schema.py, the provenance a record carries in provenance.py, which records
+the tables show in selection.py (SELECTION_RULE). Smoke records never enter the registry
+(`write_record` refuses them; `repro run --smoke` keeps them beside the run). This module
+imports neither torch nor pandas at module level (both are loaded inside the functions that
+need them).
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
 import json
-import math
 import os
-import re
-import subprocess
 import uuid
 from pathlib import Path
 
 from repro.io import ReproError, atomic_write_json, sha256_file
 from repro.paths import tables_root
-
-SCHEMA_VERSION = 1
-
-SELECTION_RULE = ("a record is shown only when its provenance is clean (git commit known, no "
-                  "uncommitted changes outside tables/ when it was written) and it is not a smoke "
-                  "run; of a row's shown records, the latest by record date (UTC; ties broken by "
-                  "file name)")
-
-# key -> required sub-keys (None: any value of the given type)
-REQUIRED = {
-    "schema_version": int,
-    "row": str,
-    "claim": {"fid", "precision", "recall"},
-    "ours": dict,
-    "protocol": {"metric", "impl", "mode", "reference", "reference_sha256", "num_samples", "nfe",
-                 "sigmas", "gen_format", "seed", "extractor"},
-    "seed": int,
-    "training_key": str,
-    "checkpoint": {"path", "sha256"},
-    "operative_config": str,
-    "switches": dict,
-    "git": {"commit", "dirty"},
-    "packages": dict,
-    "hardware": {"device", "count"},
-    "training": {"wall_s", "gpu_hours", "steps"},
-    "runtime": dict,
-    "date": str,
-}
-
-PACKAGES = ("torch", "torchvision", "repro", "clean-fid", "gin-config", "diffusers", "pot",
-            "numpy", "scipy")
-
-ROW_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*(/[A-Za-z0-9][A-Za-z0-9_.=+-]*)*$")
-# fixed width, so that string order is time order
-DATE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+from repro.results import provenance
+from repro.results.schema import MAX_RECORD_BYTES, SCHEMA_VERSION, validate_record
+from repro.results.selection import is_smoke
+# read from here by repro/results/tables.py, toy_table.py and benchmarks/tables_render.py
+from repro.results.provenance import package_versions  # noqa: F401
+from repro.results.selection import SELECTION_RULE, provenance_problems, select_shown  # noqa: F401
 
 
 def results_dir(root=None) -> Path:
@@ -70,49 +38,6 @@ def results_dir(root=None) -> Path:
 
 def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-# ---------------------------------------------------------------- provenance
-
-def git_state(path=None) -> dict:
-    """Commit and dirty flag of the checkout holding the repro package (not of the cwd)."""
-    where = str(path or Path(__file__).resolve().parent)
-    try:
-        commit = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True,
-                                text=True, timeout=10)
-        if commit.returncode != 0:
-            return {"commit": None, "dirty": None}
-        # Untracked files (runs/, new records) and the generated tables/ do not make the code
-        # dirty: otherwise the tables a clean run re-renders would hide every later result.
-        st = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no",
-                             "--", ":(top)", ":(top,exclude)tables"],
-                            capture_output=True, text=True, timeout=30)
-        dirty = bool(st.stdout.strip()) if st.returncode == 0 else None
-        return {"commit": commit.stdout.strip(), "dirty": dirty}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-
-
-def package_versions(names=PACKAGES) -> dict:
-    from importlib import metadata
-
-    out = {}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def hardware_info() -> dict:
-    try:
-        import torch
-    except ImportError:
-        return {"device": "cpu", "count": 1}
-    if torch.cuda.is_available():
-        return {"device": torch.cuda.get_device_name(0), "count": torch.cuda.device_count()}
-    return {"device": "cpu", "count": 1}
 
 
 def make_record(row, ours: dict, protocol: dict, ckpt_path, training: dict, hardware=None,
@@ -148,130 +73,16 @@ def make_record(row, ours: dict, protocol: dict, ckpt_path, training: dict, hard
         "operative_config": row.operative_config,
         "switches": {str(k): v for k, v in row.switches},
         "unconfirmed": list(row.unconfirmed),
-        "git": git_state(),
-        "packages": package_versions(),
-        "hardware": dict(hardware) if hardware is not None else hardware_info(),
+        # through the module: a test's stand-in for provenance.git_state reaches every record
+        "git": provenance.git_state(),
+        "packages": provenance.package_versions(),
+        "hardware": dict(hardware) if hardware is not None else provenance.hardware_info(),
         "training": dict(training),
         "runtime": dataclasses.asdict(row.runtime),
         "date": utc_now(),
     }
     record.update(extra or {})
     return record
-
-
-# ---------------------------------------------------------------- validation
-
-def validate_record(record, source="record") -> None:
-    """Raise ReproError naming `source` unless `record` follows SCHEMA_VERSION."""
-    def bad(what):
-        raise ReproError(f"{source}: {what}")
-
-    if not isinstance(record, dict):
-        bad(f"not a result record (a JSON object expected, got {type(record).__name__})")
-    version = record.get("schema_version")
-    if version != SCHEMA_VERSION:
-        bad(f"unknown schema_version {version!r}; this repro reads {SCHEMA_VERSION}: "
-            f"use the repro version that wrote it, or move the file out of the registry")
-    for key, spec in REQUIRED.items():
-        if key not in record:
-            bad(f"missing key '{key}'")
-        val = record[key]
-        if isinstance(spec, set):
-            if not isinstance(val, dict):
-                bad(f"'{key}' must be an object with keys {sorted(spec)}")
-            missing = sorted(spec - set(val))
-            if missing:
-                bad(f"'{key}' lacks {', '.join(missing)}")
-        elif not isinstance(val, spec) or (spec is int and isinstance(val, bool)):
-            bad(f"'{key}' must be {spec.__name__}, got {type(val).__name__}")
-    if not ROW_ID_RE.match(record["row"]):
-        bad(f"row id {record['row']!r} is not a row name (e.g. slct/t2c/cauchy)")
-    if not DATE_RE.match(record["date"]):
-        bad(f"date {record['date']!r} is not UTC 'YYYY-MM-DDTHH:MM:SS.ffffffZ'")
-    try:
-        when = _dt.datetime.strptime(record["date"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=_dt.timezone.utc)
-    except ValueError:
-        bad(f"date {record['date']!r} is not a real date")
-    if when > _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=MAX_CLOCK_SKEW_S):
-        bad(f"date {record['date']} lies in the future (more than {MAX_CLOCK_SKEW_S // 60} minutes "
-            f"of clock skew); a record dated ahead would be shown forever")
-    _check_sizes(record, bad)
-    proto = record["protocol"]
-    for key in ("num_samples", "nfe", "seed"):
-        v = proto[key]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-            bad(f"protocol.{key} = {_short(v)}: a non-negative integer or null expected")
-    if not isinstance(proto["sigmas"], list) or not all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in proto["sigmas"]):
-        bad(f"protocol.sigmas = {_short(proto['sigmas'])}: a list of finite numbers expected")
-    for key in ("metric", "impl", "mode", "reference", "reference_sha256", "gen_format", "extractor"):
-        if proto[key] is not None and not isinstance(proto[key], (str, dict)):
-            bad(f"protocol.{key} = {_short(proto[key])}: text or null expected")
-    if not isinstance(record["git"]["commit"], (str, type(None))) or \
-            not isinstance(record["git"]["dirty"], (bool, type(None))):
-        bad("git: commit must be text or null and dirty true, false or null")
-    for key in ("path", "sha256"):
-        if not isinstance(record["checkpoint"][key], (str, type(None))):
-            bad(f"checkpoint.{key} = {_short(record['checkpoint'][key])}: text or null expected")
-    for name, v in record["ours"].items():
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
-                              or not math.isfinite(v)):
-            bad(f"ours.{name} = {v!r}: a finite number or null expected")
-    for key in ("wall_s", "gpu_hours", "steps"):
-        v = record["training"][key]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-            bad(f"training.{key} = {v!r}: a number or null expected")
-    if "slurm" in record:        # from a SLURM evaluation job; records written elsewhere have none
-        _check_slurm(record["slurm"], bad)
-
-
-MAX_CLOCK_SKEW_S = 600
-MAX_RECORD_BYTES = 1 << 20        # a record is a few KB; the operative config is the largest part
-MAX_TEXT = 64 * 1024              # any one string in a record
-MAX_ITEMS = 10_000                # entries in any one object or list
-
-
-def _short(v, n: int = 60) -> str:
-    text = repr(v)
-    return text if len(text) <= n else text[:n] + "…"
-
-
-def _check_sizes(obj, bad, where="record", depth=0) -> None:
-    """Bounds on what a record may hold, so a hostile file cannot blow up a table or memory."""
-    if depth > 8:
-        bad(f"{where}: nested too deeply")
-    if isinstance(obj, str):
-        if len(obj) > MAX_TEXT:
-            bad(f"{where}: text of {len(obj)} characters (at most {MAX_TEXT})")
-    elif isinstance(obj, (dict, list)):
-        if len(obj) > MAX_ITEMS:
-            bad(f"{where}: {len(obj)} entries (at most {MAX_ITEMS})")
-        items = obj.items() if isinstance(obj, dict) else enumerate(obj)
-        for k, v in items:
-            if isinstance(k, str) and len(k) > 256:
-                bad(f"{where}: a key of {len(k)} characters")
-            _check_sizes(v, bad, f"{where}.{k}" if isinstance(obj, dict) else f"{where}[{k}]", depth + 1)
-
-
-def _check_slurm(info, bad) -> None:
-    """The optional `slurm` field: {"train": {job_ids, requeues, nodes}, "eval": {job_id, requeues, nodes}}."""
-    if not isinstance(info, dict) or not set(info) <= {"train", "eval"}:
-        bad("'slurm' must be an object with 'train' and/or 'eval'")
-    for part, ids in (("train", "job_ids"), ("eval", "job_id")):
-        sub = info.get(part)
-        if sub is None:
-            continue
-        if not isinstance(sub, dict):
-            bad(f"slurm.{part} must be an object")
-        v = sub.get(ids)
-        if not (isinstance(v, list) and all(isinstance(x, str) for x in v) if part == "train" else isinstance(v, str)):
-            bad(f"slurm.{part}.{ids} = {v!r:.60}: {'a list of job ids' if part == 'train' else 'a job id'} expected")
-        r = sub.get("requeues")
-        if isinstance(r, bool) or not isinstance(r, int) or r < 0:
-            bad(f"slurm.{part}.requeues = {r!r:.60}: a non-negative integer expected")
-        nodes = sub.get("nodes")
-        if not isinstance(nodes, list) or not all(isinstance(x, str) for x in nodes):
-            bad(f"slurm.{part}.nodes = {nodes!r:.60}: a list of host names expected")
 
 
 # ---------------------------------------------------------------- write / read
@@ -410,119 +221,3 @@ def load_records(root=None):
     df = pd.DataFrame.from_records(flat)
     return df.sort_values(["row", "date", "path"], kind="stable").reset_index(drop=True)
 
-
-# ---------------------------------------------------------------- what the tables show
-
-def _get(record, dotted):
-    """`dotted` from a nested record or from load_records' flattened row; None when absent."""
-    if dotted in record:
-        return record[dotted]
-    cur = record
-    for part in dotted.split("."):
-        if not isinstance(cur, dict) or part not in cur:
-            return None
-        cur = cur[part]
-    return cur
-
-
-def _flag(v):
-    """True / False for a JSON bool (also as numpy's bool out of a DataFrame), else None."""
-    if isinstance(v, bool):
-        return v
-    import numpy as np
-
-    return bool(v) if isinstance(v, np.bool_) else None
-
-
-def is_smoke(record) -> bool:
-    return _flag(_get(record, "row_args.smoke")) is True
-
-
-def hidden_reason(record) -> str | None:
-    """Why the tables never show `record` (nested, or flattened as load_records gives it);
-    None when SELECTION_RULE lets it be shown."""
-    if is_smoke(record):
-        return "a smoke run; smoke records never enter tables"
-    commit = _get(record, "git.commit")
-    if not isinstance(commit, str) or not commit:
-        return "git commit unknown (not run from a git checkout)"
-    dirty = _flag(_get(record, "git.dirty"))
-    if dirty is not False:
-        what = "had uncommitted changes" if dirty else "may have had uncommitted changes"
-        return (f"the checkout {what} outside tables/ when it was written (commit {commit[:10]}); "
-                f"commit them and run again to publish")
-    return None
-
-
-_NOT_RECIPE = ("Claim.", "RuntimeSpec.", "repro.recipe.unconfirmed")
-
-
-def recipe_bindings(operative: str) -> set:
-    """The bindings of an operative config that decide what is trained and how it is scored:
-    all but the claim (placement, notes) and the runtime (how to run, not what)."""
-    lines, cur = set(), ""
-    for line in (operative or "").splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        if line[0] in " \t)]}" and cur:         # continuation of a multi-line value
-            cur += " " + line.strip()
-            continue
-        if cur:
-            lines.add(cur)
-        cur = line.strip()
-    if cur:
-        lines.add(cur)
-    return {b for b in lines if not b.startswith(_NOT_RECIPE) and not b.startswith("import ")}
-
-
-def provenance_problems(record, row=None) -> list:
-    """What keeps a shown record from being fully checkable: no checkpoint, or a recipe that
-    differs from the row's today. (Dirty or unknown commits are never shown: hidden_reason.)"""
-    out = []
-    if not _get(record, "checkpoint.sha256"):
-        out.append("no checkpoint recorded (cannot be verified)")
-    if row is not None:
-        then = _get(record, "operative_config")
-        # a seed repeat (`repro run --seeds/--eval-seeds`) is the row's recipe with other seeds;
-        # a parameter the record's config lacks entirely was added later, with the old behaviour
-        # as its default (how this project adds settings), so it is no change of this result
-        old = recipe_bindings(then if isinstance(then, str) else "")
-        known = {b.split(" = ", 1)[0] for b in old}
-        diff = sorted(b for b in old ^ recipe_bindings(row.operative_config)
-                      if not b.startswith(("TrainSpec.seed", "EvalSpec.seed"))
-                      and (b in old or b.split(" = ", 1)[0] in known))
-        if isinstance(then, str) and diff:
-            out.append(f"the row's recipe changed since this result ({len(diff)} binding"
-                       f"{'s' if len(diff) != 1 else ''} differ)")
-    return out
-
-
-def shown_mask(df):
-    """Boolean Series over load_records' rows: may SELECTION_RULE show this record?"""
-    import pandas as pd
-
-    def col(name):
-        return df[name] if name in df.columns else pd.Series(None, index=df.index, dtype=object)
-
-    smoke = col("row_args.smoke").map(lambda v: _flag(v) is True)
-    commit = col("git.commit").map(lambda v: isinstance(v, str) and bool(v))
-    clean = col("git.dirty").map(lambda v: _flag(v) is False)
-    return (~smoke) & commit & clean
-
-
-def smoke_paths(records_df) -> list:
-    """Paths of smoke records found in the registry (they must not be there), sorted."""
-    if records_df is None or len(records_df) == 0 or "row_args.smoke" not in records_df.columns:
-        return []
-    hit = records_df["row_args.smoke"].map(lambda v: _flag(v) is True)
-    return sorted(records_df.loc[hit, "path"])
-
-
-def select_shown(records_df):
-    """One record per row id, by SELECTION_RULE: among the records with clean provenance that
-    are not smoke runs, the latest date, then the last file name. A row whose records are all
-    hidden has none."""
-    if records_df is None or len(records_df) == 0:
-        return records_df
-    df = records_df[shown_mask(records_df)].sort_values(["row", "date", "path"], kind="stable")
-    return df.drop_duplicates("row", keep="last").reset_index(drop=True)

@@ -88,7 +88,8 @@ class Rerun:
 def prepare(record_path, device=None) -> Rerun:
     """Check everything a re-run needs before any work starts (ReproError naming what is wrong):
     the record reads and names a commit, the commit is in this repository, the row exists there."""
-    from repro.results.records import git_state, read_record
+    from repro.results.provenance import git_state
+    from repro.results.records import read_record
 
     record = read_record(record_path)
     commit = _get(record, "git.commit")

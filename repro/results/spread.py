@@ -4,7 +4,7 @@ their seeds, and what their spread is.
 GROUP_RULE says which records the tables pool: the shown record (SELECTION_RULE) and every other
 record that could be shown (clean provenance, not smoke) of the same row, written at the same git
 commit, with the same recipe except `TrainSpec.seed` and `EvalSpec.seed` (the operative config's
-bindings compared as repro.results.records.recipe_bindings reads them, claim and runtime left
+bindings compared as repro.results.selection.recipe_bindings reads them, claim and runtime left
 out) and the same sample count; of records with the same (training seed, sampling seed) pair only
 the latest counts, so a plain re-run is never pooled as if it were a new seed. `repro run ROW --seeds K --eval-seeds J` writes such a group.
 A row whose group holds one record renders exactly as it did before groups existed.
@@ -25,7 +25,7 @@ SPREAD_STATUS_RULE = "status: |mean − paper| within max(2 std, the fixed toler
 
 def group_key(rec) -> tuple:
     """What must be equal for two records (load_records' flattened rows) to be seed repeats."""
-    from repro.results.records import recipe_bindings
+    from repro.results.selection import recipe_bindings
 
     op = rec.get("operative_config")
     bindings = frozenset(b for b in recipe_bindings(op if isinstance(op, str) else "")
@@ -38,7 +38,7 @@ def group_key(rec) -> tuple:
 def seed_groups(records_df, shown: dict) -> dict:
     """{row id: [records]} for each shown record (`shown`: row id -> flattened record): the
     records GROUP_RULE pools with it, the shown one included, in (date, path) order."""
-    from repro.results.records import shown_mask
+    from repro.results.selection import shown_mask
 
     if records_df is None or len(records_df) == 0 or not shown:
         return {}

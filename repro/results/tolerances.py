@@ -147,8 +147,8 @@ def combine(statuses) -> str:
 
 def row_status(row, records_df) -> str:
     """Status of a row for `repro list`: 'no result' without a record; otherwise the combined
-    status of the record the tables show (repro.results.records.SELECTION_RULE)."""
-    from repro.results.records import select_shown
+    status of the record the tables show (repro.results.selection.SELECTION_RULE)."""
+    from repro.results.selection import select_shown
 
     if records_df is None or len(records_df) == 0:
         return PENDING

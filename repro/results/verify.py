@@ -182,7 +182,8 @@ def provenance_issues(record: dict) -> list:
     from the row's today, a row that no longer exists."""
     import subprocess
 
-    from repro.results.records import git_state, hidden_reason, provenance_problems
+    from repro.results.provenance import git_state
+    from repro.results.selection import hidden_reason, provenance_problems
     from repro.rows import all_row_ids, load_row
 
     out = []
