@@ -11,7 +11,7 @@ from repro.rows import load_row
 OVERRIDES = ["ModelSpec.model_channels=16", "TrainSpec.batch_size=32", "ModelSpec.dropout=0.1", "LossSpec.diff_r=0.5"]
 
 
-def _run(steps, ahead=True, host_pairs=True, micro=32, record=None):
+def _run(steps, ahead=True, host_pairs=True, micro=32, record=None, rank=0, world=1):
     """Train `steps` (a list of step numbers) with _make_step as train_row builds it; the state."""
     from repro.data import open_train_set
     from repro.nn.ema import EMA
@@ -31,10 +31,10 @@ def _run(steps, ahead=True, host_pairs=True, micro=32, record=None):
     elif record is not None:
         inner = objective.permutation
         objective.permutation = lambda x0, z: (record.append(threading.current_thread().name), inner(x0, z))[1]
-    local = row.train.batch_size
-    order = _Order(len(data), local, row.train.seed)
+    local = row.train.batch_size // world
+    order = _Order(len(data), row.train.batch_size, row.train.seed)
     step_fn = _make_step(row, f, f, opt, ema, objective, data, build.data_dim(data.shape), row.total_steps,
-                         torch.device("cpu"), 0, 1, local, micro)
+                         torch.device("cpu"), rank, world, local, micro)
     try:
         for k, s in enumerate(steps):
             nxt = steps[k + 1] if ahead and k + 1 < len(steps) else None
@@ -51,6 +51,15 @@ def test_pairs_ahead_on_a_thread_equal_pairs_in_the_objective():
     assert len(calls) == 3                             # once per step: ahead, then used
     assert_bitwise_equal(ahead, _run([0, 1, 2], host_pairs=False))
     assert_bitwise_equal(ahead, _run([0, 1, 2], ahead=False))
+
+
+def test_pairs_ahead_on_a_data_parallel_rank(monkeypatch):
+    # Rank 1 of 2 pairs its own slice of the global batch; the all-reduce is left out (one
+    # process), which changes both runs alike.
+    monkeypatch.setattr(torch.distributed, "all_reduce", lambda t: None)
+    ahead = _run([0, 1, 2], rank=1, world=2, micro=16)
+    assert_bitwise_equal(ahead, _run([0, 1, 2], host_pairs=False, rank=1, world=2, micro=16))
+    assert not _bitwise_equal(ahead, _run([0, 1, 2], rank=0, world=2, micro=16))
 
 
 @pytest.mark.slow
