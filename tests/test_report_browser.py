@@ -154,7 +154,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def test_report_page_in_chromium(chromium, served, tmp_path, monkeypatch):
-    from repro.report.build import row_page, table_page
+    from repro.report.build import row_page
+    from repro.report.table import table_page
     from repro.rows import all_rows, load_row
 
     runs, tables = tmp_path / "runs", tmp_path / "tables"

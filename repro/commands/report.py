@@ -29,10 +29,10 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from repro.report import build
+    from repro.report import build, table
     from repro.rows import all_rows, expand, load_row
 
-    tables = set(build.table_names())
+    tables = set(table.table_names())
     ids, named_tables, many = [], [], False
     everything = None
     for t in args.targets:
@@ -40,7 +40,7 @@ def run(args) -> int:
         if name in tables:
             everything = everything if everything is not None else all_rows()
             named_tables.append(name)
-            ids += [r.id for r in build.rows_of_table(name, everything) if r.id not in ids]
+            ids += [r.id for r in table.rows_of_table(name, everything) if r.id not in ids]
             continue
         hits = expand([t])
         many = many or len(hits) > 1
@@ -58,11 +58,11 @@ def run(args) -> int:
         print(f"{i}: no run directory here and no result the tables show; nothing to report")
     wanted = list(named_tables)
     if (many or len(ids) > 1) and not (args.smoke or args.set):   # tables hold the rows as written
-        wanted += [n for n in dict.fromkeys(build.table_of(r) for r in rows.values()) if n and n not in wanted]
+        wanted += [n for n in dict.fromkeys(table.table_of(r) for r in rows.values()) if n and n not in wanted]
     if wanted:
         everything = everything if everything is not None else all_rows()
         for name in wanted:
-            w = build.table_page(name, everything, pages, runs=args.runs, tables=args.tables,
+            w = table.table_page(name, everything, pages, runs=args.runs, tables=args.tables,
                                  svg=not args.no_svg)
             print(f"wrote {w.html}  (and {w.md.name}): table {name}")
     return 0

@@ -1,36 +1,23 @@
-"""Row pages and table pages: gather (sources.py), draw (plots.py), lay out (blocks.py), write
-index.html and index.md side by side with every image they show copied beside them, so the
-folder can move (and its links work on a code host).
+"""A row's page: gather (sources.py), draw (plots.py), lay out (blocks.py), write index.html and
+index.md side by side with every image they show copied beside them, so the folder can move (and
+its links work on a code host). The pages of tables are in table.py, what both share in page.py.
 
 Where a page goes: a row with a result record in the registry gets `<tables>/reports/<row id>/`
-(the tables link there); any other row `<run dir>/report/<row>/`. A table's page goes to
-`<tables>/reports/<table>/` when any of its rows has a registry record, else
-`<runs>/report/<table>/`.
+(the tables link there); any other row `<run dir>/report/<row>/`.
 """
 from __future__ import annotations
 
-import math
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from repro.io import ReproError, atomic_write_bytes, atomic_write_text
+from repro.io import ReproError, atomic_write_bytes
 from repro.report import blocks as B
 from repro.report import plots
+from repro.report.page import PAGE, Written, fmt, relpath, remove_stale, tolerances, write_page
 from repro.report.sources import RowSource, eval_name, gather, pick_record, registry_records, run_record
 
-PAGE = "index"
 # the demo's reference values beside its metric (repro/eval/row.py demo_baselines)
 BASELINES = {"_untrained": "untrained network (same init, same protocol)",
              "_heldout_baseline": "held-out real digits vs training digits (the floor)"}
-
-
-@dataclass
-class Written:
-    row_id: str                      # or the table's name
-    html: Path
-    md: Path
-    notes: list                      # one line each: what the page could not show
 
 
 # ------------------------------------------------------------------ small helpers
@@ -50,26 +37,6 @@ def _shown_path(p) -> str:
     return str(p)
 
 
-def _rel(target, start_dir) -> str:
-    return os.path.relpath(Path(target).resolve(), Path(start_dir).resolve()).replace(os.sep, "/")
-
-
-def _fmt(v, digits=4) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return str(v)
-        if v.is_integer() and abs(v) < 1e15:
-            return str(int(v))
-        return f"{v:.{digits}g}"
-    if isinstance(v, (list, tuple)):
-        return ", ".join(_fmt(x, digits) for x in v) if v else "—"
-    return str(v)
-
-
 def _flatten(d: dict, prefix="") -> list:
     out = []
     for k, v in d.items():
@@ -80,19 +47,6 @@ def _flatten(d: dict, prefix="") -> list:
     return out
 
 
-def _tolerances():
-    from repro.results import tolerances
-
-    return tolerances
-
-
-def _write_page(page: B.Page, out_dir: Path) -> tuple[Path, Path]:
-    html_path, md_path = out_dir / f"{PAGE}.html", out_dir / f"{PAGE}.md"
-    atomic_write_text(html_path, B.to_html(page))
-    atomic_write_text(md_path, B.to_markdown(page))
-    return html_path, md_path
-
-
 def _copy(src: Path, dst: Path) -> None:
     if Path(src).resolve() != Path(dst).resolve():
         atomic_write_bytes(dst, Path(src).read_bytes())
@@ -101,7 +55,7 @@ def _copy(src: Path, dst: Path) -> None:
 # ------------------------------------------------------------------ a row's page
 
 def _results_table(src: RowSource) -> B.Table | None:
-    tol = _tolerances()
+    tol = tolerances()
     rec = src.record.record if src.record else None
     if rec is None:
         return None
@@ -117,7 +71,7 @@ def _results_table(src: RowSource) -> B.Table | None:
         band = "" if paper is None else f"±{m.tolerance(paper):.{m.digits}g} ({m.describe()})"
         delta = "" if paper is None or mine is None else f"{mine - paper:+.{m.digits}f}"
         label = f"{m.label or base}: {BASELINES[name[len(base):]]}" if base else (m.label or name)
-        rows.append([label, _fmt(paper), "—" if mine is None else f"{mine:.{m.digits}f}",
+        rows.append([label, fmt(paper), "—" if mine is None else f"{mine:.{m.digits}f}",
                      delta, band, "baseline" if base else tol.status(paper, mine, name)])
     return B.Table(["metric", "paper", "ours", "Δ (ours − paper)", "tolerance", "status"], rows)
 
@@ -140,7 +94,7 @@ def _record_state(src: RowSource, tables=None) -> str:
 def _metric_block(src: RowSource, out_dir: Path, svg: bool, notes: list) -> list:
     row, evals = src.row, src.metrics.evals
     name = row.eval.metric
-    label = _tolerances().metric(name).label or name
+    label = tolerances().metric(name).label or name
     if not evals:
         why = ("the row's RuntimeSpec.eval_every is 0" if not row.runtime.eval_every
                else "metrics.jsonl has no metric lines (a run from before the in-training metric, "
@@ -149,8 +103,8 @@ def _metric_block(src: RowSource, out_dir: Path, svg: bool, notes: list) -> list
         return [B.Para([f"No in-training {label} curve: {why}."])]
     rec = src.record.record if src.record else {}
     ours = rec.get("ours") or {}
-    paper = getattr(row.claim, name, None) if name in _tolerances().CLAIM_METRICS else None
-    tolerance = _tolerances().metric(name).tolerance(paper) if paper is not None else None
+    paper = getattr(row.claim, name, None) if name in tolerances().CLAIM_METRICS else None
+    tolerance = tolerances().metric(name).tolerance(paper) if paper is not None else None
     final, final_step = ours.get(name), (rec.get("training") or {}).get("steps")
     names = {e.get("metric_name") for e in evals}
     png = out_dir / "metric.png"
@@ -190,8 +144,8 @@ def _training_block(src: RowSource, out_dir: Path, svg: bool, notes: list) -> li
     last = curves[-1]
     cap = (f"Loss, N(k), c and training steps/s against the step, logged every "
            f"{src.row.runtime.log_every} steps. Last line: step {last['step']}, loss "
-           f"{_fmt(last.get('loss'))}, N {_fmt(last.get('N'))}, c {_fmt(last.get('c'))}, "
-           f"{_fmt(last.get('steps_per_s'), 3)} steps/s, wall {_fmt(last.get('wall_s'), 4)} s.")
+           f"{fmt(last.get('loss'))}, N {fmt(last.get('N'))}, c {fmt(last.get('c'))}, "
+           f"{fmt(last.get('steps_per_s'), 3)} steps/s, wall {fmt(last.get('wall_s'), 4)} s.")
     return [B.Figure("training.png", "training curves", cap, svg="training.svg" if kept else None)]
 
 
@@ -244,7 +198,7 @@ def _warnings_block(src: RowSource) -> list:
         extra = f" ({src.metrics.unreadable} unreadable lines skipped)" if src.metrics.unreadable else ""
         return [B.Para([f"No warnings in metrics.jsonl{extra}."])]
     rows = [[str(x.get("step")), str(x.get("warning")),
-             ", ".join(f"{k} {_fmt(v)}" for k, v in x.items() if k not in ("step", "warning"))] for x in w]
+             ", ".join(f"{k} {fmt(v)}" for k, v in x.items() if k not in ("step", "warning"))] for x in w]
     return [B.Table(["step", "warning", "details"], rows)]
 
 
@@ -256,9 +210,9 @@ def _recipe_blocks(row) -> list:
     out = [B.Heading("Recipe"),
            B.Para(["The row's recipe as ", B.Mono(f"repro show {row.id}"), " prints it (the "
                    "operative gin config follows at the end of this page)."]),
-           B.Table(["setting", "value"], [[k, _fmt(v, 6)] for k, v in _flatten(s)]),
+           B.Table(["setting", "value"], [[k, fmt(v, 6)] for k, v in _flatten(s)]),
            B.Heading("Paper-vs-code switches"),
-           (B.Table(["switch", "value in force"], [[k, _fmt(v, 6)] for k, v in switches.items()])
+           (B.Table(["switch", "value in force"], [[k, fmt(v, 6)] for k, v in switches.items()])
             if switches else B.Para(["None."])),
            B.Heading("Unconfirmed settings"),
            (B.Bullets(list(unconfirmed)) if unconfirmed else
@@ -277,19 +231,19 @@ def _provenance_blocks(src: RowSource, out_dir: Path) -> list:
     from repro.report.sources import checkpoint_match
 
     rows = [
-        ["record", B.Link(_shown_path(path), _rel(path, out_dir))],
+        ["record", B.Link(_shown_path(path), relpath(path, out_dir))],
         ["date (UTC)", r.get("date", "—")],
         ["git commit", f"{git.get('commit') or 'unknown'}"
                        f"{' (uncommitted changes)' if git.get('dirty') else ' (clean)' if git.get('dirty') is False else ''}"],
         ["hardware", f"{hw.get('device', '?')} x {hw.get('count', '?')}"],
         ["training key", str(r.get("training_key"))],
-        ["training", f"{_fmt(training.get('steps'))} of {_fmt(training.get('total_steps'))} steps, "
-                     f"{_fmt(training.get('wall_s'), 4)} s wall, {_fmt(training.get('gpu_hours'), 3)} GPU-hours"],
+        ["training", f"{fmt(training.get('steps'))} of {fmt(training.get('total_steps'))} steps, "
+                     f"{fmt(training.get('wall_s'), 4)} s wall, {fmt(training.get('gpu_hours'), 3)} GPU-hours"],
         ["checkpoint", str(ckpt.get("path"))],
         ["checkpoint sha256", str(ckpt.get("sha256"))],
         ["run directory", _shown_path(src.run_dir) + ("" if src.run_exists else " (not on this machine)")],
         ["run dir vs record", checkpoint_match(src.run_dir, r) if src.run_exists else "no run directory"],
-        ["sampling", ", ".join(f"{k} {_fmt(v)}" for k, v in (r.get("protocol") or {}).items()
+        ["sampling", ", ".join(f"{k} {fmt(v)}" for k, v in (r.get("protocol") or {}).items()
                                if k in ("nfe", "sigmas", "seed", "num_samples", "ema", "batch_size"))],
     ]
     pk = r.get("packages") or {}
@@ -315,7 +269,7 @@ def row_page(row, runs=None, tables=None, svg=True, force=False) -> Written | No
             f"{_shown_path(src.run_dir)} is not on this machine (--force rewrites it from the record alone)"])
     out_dir.mkdir(parents=True, exist_ok=True)
     notes: list = []
-    tol = _tolerances()
+    tol = tolerances()
     claim = row.claim
     page = B.Page(f"{row.id}: {claim.label}")
     page.add(B.Para([f"Paper {claim.paper}, table {claim.table}, {claim.nfe} NFE; the claim comes "
@@ -340,120 +294,7 @@ def row_page(row, runs=None, tables=None, svg=True, force=False) -> Written | No
                      f"{_shown_path(src.run_dir / 'metrics.jsonl')} and the row's record."]))
     if not src.run_exists:
         notes.append(f"run directory {_shown_path(src.run_dir)} not found: provenance only")
-    html_path, md_path = _write_page(page, out_dir)
-    _remove_stale(page, out_dir)
+    html_path, md_path = write_page(page, out_dir)
+    remove_stale(page, out_dir)
     return Written(row.id, html_path, md_path, notes)
-
-
-# ------------------------------------------------------------------ a table's page
-
-def table_names() -> list:
-    from repro.results.tables import TABLES
-
-    return [f[:-3] for f in TABLES]
-
-
-def rows_of_table(name: str, rows) -> list:
-    from repro.results.tables import table_file
-
-    return sorted((r for r in rows if table_file(r.claim.paper, r.claim.table) == f"{name}.md"),
-                  key=lambda r: (r.claim.order, r.id))
-
-
-def table_of(row) -> str | None:
-    from repro.results.tables import table_file
-
-    f = table_file(row.claim.paper, row.claim.table)
-    return f[:-3] if f else None
-
-
-def table_page(name: str, rows, row_pages: dict, runs=None, tables=None, svg=True) -> Written:
-    """All rows of table `name` on one figure (paper vs ours) and a table linking their pages.
-    row_pages: {row id: Written} of pages to link (others are linked when they exist on disk)."""
-    from repro.paths import runs_root, tables_root
-    from repro.results.tables import TABLES
-
-    tol = _tolerances()
-    title, metrics = TABLES[f"{name}.md"][0], TABLES[f"{name}.md"][1]
-    members = rows_of_table(name, rows)
-    recs = {r.id: pick_record(r.id, tables) for r in members}
-    in_registry = any(x is not None and x.hidden is None for x in recs.values())
-    out_dir = (tables_root(tables) / "reports" / name) if in_registry else (runs_root(runs) / "report" / name)
-    svg = svg and not in_registry    # committed with the tables: PNG only
-    out_dir.mkdir(parents=True, exist_ok=True)
-    metric = metrics[0] if metrics else (members[0].eval.metric if members else "fid")
-    m = tol.metric(metric)
-    entries, lines = [], []
-    for r in members:
-        info = recs[r.id]
-        shown = info.record if info is not None and info.hidden is None else None
-        # a record the tables hide is drawn hollow, so a working checkout still sees its numbers
-        ours_all = (info.record.get("ours") if info is not None else None) or {}
-        paper = getattr(r.claim, metric, None) if metric in tol.CLAIM_METRICS else None
-        mine = ours_all.get(metric)
-        status = tol.status(paper, mine, metric)
-        label = _table_label(r, members)
-        entries.append({"label": label, "paper": paper, "ours": mine, "status": status,
-                        "hidden": info is not None and info.hidden is not None,
-                        "tolerance": m.tolerance(paper) if paper is not None else None,
-                        "untrained": ours_all.get(f"{metric}_untrained"),
-                        "floor": ours_all.get(f"{metric}_heldout_baseline")})
-        page_link = row_pages.get(r.id)
-        target = page_link.html if page_link else _existing_row_page(r, recs[r.id], runs, tables)
-        link = (B.Link("report", _rel(target, out_dir), md=_rel(target.with_suffix(".md"), out_dir))
-                if target is not None else "—")
-        hidden = "" if info is None or info.hidden is None else " (record not shown: provenance)"
-        lines.append([r.id, label, _fmt(paper), "—" if mine is None else f"{mine:.{m.digits}f}",
-                      "" if paper is None or mine is None else f"{mine - paper:+.{m.digits}f}",
-                      ("pending" if info is None else status) + hidden,
-                      ((info.record if info else {}).get("date") or "")[:10], link])
-    extra = (("untrained", "untrained network", "v"), ("floor", "held-out real data (floor)", "P"))
-    kept = plots.table_figure(entries, f"{m.label or metric}" + (" (lower is better)" if m.better == "lower" else ""),
-                              out_dir / "table.png", out_dir / "table.svg" if svg else None, extra=extra)
-    page = B.Page(f"{title}: {m.label or metric}, paper vs ours")
-    page.add(B.Figure("table.png", f"{title}: paper vs ours",
-                      f"Every row of {name}.md, in the table's order. Open circle with bar: the "
-                      f"paper's number and its tolerance band ({m.describe() or 'none'}); ours by "
-                      f"status: square within tolerance, diamond better than the paper beyond it, "
-                      f"X outside it, triangle where the paper prints no number; hollow: a record "
-                      f"the tables do not show (uncommitted code); rows without a record say "
-                      f"'pending'.", svg="table.svg" if kept else None))
-    page.add(B.Table(["row", "label", "paper", "ours", "Δ", "status", "result date", "page"], lines))
-    page.add(B.Para(["Generated by ", B.Mono(f"repro report {name}"), "; ours are the records the "
-                     "tables show (repro/results/records.py SELECTION_RULE)."]))
-    html_path, md_path = _write_page(page, out_dir)
-    _remove_stale(page, out_dir)
-    return Written(name, html_path, md_path, [])
-
-
-def _table_label(row, members) -> str:
-    """The row's label on a table figure: with its sub-table, section and NFE where those vary
-    within the table (Table 2 prints 'Cauchy' in two sub-tables)."""
-    c = row.claim
-    prefix = (f"{c.table}: " if len({m.claim.table for m in members}) > 1 else
-              f"{c.section}: " if len({m.claim.section for m in members}) > 1 and c.section else "")
-    label = prefix + " / ".join(x for x in (c.group, c.label) if x)
-    if len({m.claim.nfe for m in members}) > 1 and not any(w in label for w in ("NFE", "step")):
-        label += f", NFE {c.nfe}"
-    return label
-
-
-def _existing_row_page(row, info, runs, tables):
-    from repro.paths import runs_root
-    from repro.report.sources import registry_report_dir, run_report_dir
-
-    if info is not None and info.hidden is None:
-        p = registry_report_dir(row.id, tables) / f"{PAGE}.html"
-    else:
-        p = run_report_dir(runs_root(runs) / row.training_key, row.id) / f"{PAGE}.html"
-    return p if p.is_file() else None
-
-
-def _remove_stale(page: B.Page, out_dir: Path) -> None:
-    """Images an earlier report left in the folder that this page does not show (a grid of a
-    row since removed, an SVG that grew too large): the folder holds exactly what it links."""
-    keep = {x for b in page.blocks if isinstance(b, B.Figure) for x in (b.src, b.svg) if x}
-    for p in Path(out_dir).iterdir():
-        if p.is_file() and p.suffix in (".png", ".svg") and p.name not in keep:
-            p.unlink()
 
