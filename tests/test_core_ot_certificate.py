@@ -84,7 +84,8 @@ def test_float64_inputs_and_emd_solver():
 def test_error_bound_holds():
     # The certificate's bound covers the float32 cost's distance to the float64 path's (scaled
     # back by its max); large offsets and D not a multiple of the block make it work hardest.
-    for scale, shape in ((1.0, (4, 32, 32)), (100.0, (3, 7, 11)), (1e-3, (1, 8, 8))):
+    for scale, shape in ((1.0, (4, 32, 32)), (100.0, (3, 7, 11)), (1e-3, (1, 8, 8)), (1e-21, (2, 4, 4)),
+                         (1e-40, (2, 4, 4))):                   # float32 subnormals
         for x0, z in _batches(6, 4, 40, shape, scale):
             x0 = x0 + 3 * scale
             f = _Fast(x0, z)

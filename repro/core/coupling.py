@@ -6,7 +6,9 @@ float64 path's permutation without forming the float64 cost whenever it can prov
 
 1. C~, the cost from a float32 Gram product (float32 within blocks of BLOCK, float64 across), and
    E_ij >= |C~_ij - C_ij| + |C64_ij - C_ij|, a rigorous bound from the rounding of both
-   computations (C exact; C64 the float64 path's matrix times its max, same argmin).
+   computations (C exact; C64 the float64 path's matrix times its max, same argmin). It holds
+   for any summation order, with or without FMA, as long as the GEMMs round in IEEE float32 /
+   float64: the float32 one is numpy's (BLAS sgemm), never torch's, which may use TF32 or bf16.
 2. pi = the solver's permutation on C~. Any other permutation sigma is pi followed by cycles of
    reassignments i: pi(i) -> sigma(i), and C(sigma) - C(pi) = sum over them of
    w_i,sigma(i) with w_ij = C_ij - C_i,pi(i). If every cycle has
@@ -88,8 +90,11 @@ class _Fast:
         c32 = (1 + inp) * (1 + _gamma(min(BLOCK, self.d), _U32)) * (1 + _gamma(blocks, _U64)) - 1
         ab = self.ra[:, None] * self.rb[None, :]
         sq = self.na[:, None] + self.nb[None, :]
+        # Underflow, where relative bounds do not hold: a float32 product or input below the
+        # smallest normal is off by at most half the subnormal spacing, 2^-150 (float64: 2^-1075).
+        tiny = 4 * self.d * (2.0 ** -150 * (1 + self.ra[:, None] + self.rb[None, :]) + 2.0 ** -1075)
         # ... plus the float64 norms (gamma_d) and the two float64 operations forming the cost.
-        self.err = (2 * c32 * ab + (_gamma(self.d, _U64) + 3 * _U64) * (sq + 2 * (1 + c32) * ab)
+        self.err = (2 * c32 * ab + tiny + (_gamma(self.d, _U64) + 3 * _U64) * (sq + 2 * (1 + c32) * ab)
                     + self._err64(sq + 2 * ab)) * _SAFE
 
     @staticmethod
@@ -105,9 +110,10 @@ class _Fast:
     def _err64(self, outer_sq: np.ndarray) -> np.ndarray:
         # The float64 path's distance to C (scaled back by its max, which leaves its argmin
         # unchanged), with outer_sq = (|a|+|b|)^2 >= C + 2|a.b|: norms and dot products of length d
-        # (gamma_d), three float64 operations, the division by the max; plus room for the rounding
-        # inside the reference solver (2n ulps of the max).
-        return (_gamma(self.d, _U64) + 4 * _U64) * outer_sq + 2 * self.n * _U64 * self.top
+        # (gamma_d), three float64 operations, the division by the max, float64 underflow; plus room
+        # for the rounding inside the reference solver (2n ulps of the max).
+        return ((_gamma(self.d, _U64) + 4 * _U64) * outer_sq + 4 * (self.d + 2) * 2.0 ** -1074
+                + 2 * self.n * _U64 * self.top)
 
     def refine(self, rows: np.ndarray, cols: np.ndarray) -> None:
         """Replace entries (rows, cols) by float64 dot products, with their (much smaller) bound."""
