@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from repro.launch import joblog
+from repro.launch import joblog, jobstates
 from repro.cli import main
 from repro.commands.show import fmt
 from repro.io import ReproError
@@ -128,7 +128,7 @@ def test_cancel_all_with_an_empty_job_log_does_not_ask_slurm(tmp_path, monkeypat
     def unreachable(*a, **k):
         raise ReproError("SLURM not reachable: test")
 
-    monkeypatch.setattr(joblog, "check_slurm", unreachable)
+    monkeypatch.setattr(jobstates, "check_slurm", unreachable)
     assert main(["cancel", "--all", "--runs", str(tmp_path)]) == 0
     out = capsys.readouterr()
     assert "no jobs recorded" in out.out and "SLURM" not in out.out + out.err

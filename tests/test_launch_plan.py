@@ -10,7 +10,7 @@ import submitit
 
 from repro.cli import main as repro_main
 from repro.io import ReproError
-from repro.launch import joblog, slurm, submission
+from repro.launch import joblog, jobstates, slurm, submission
 from repro.launch.profiles import load_profile
 
 
@@ -51,7 +51,7 @@ def test_submit_without_sbatch_is_one_line_error(no_slurm, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "SLURM not reachable: no `sbatch`" in err
     with pytest.raises(ReproError):
-        joblog.check_slurm()
+        jobstates.check_slurm()
 
 
 def test_joblog_roundtrip_and_torn_line(tmp_path):
@@ -72,8 +72,8 @@ def test_last_error_line(tmp_path):
     p = tmp_path / "x_log.err"
     p.write_text("Traceback (most recent call last):\n  File 'x'\nValueError: boom\n"
                  "submitit ERROR - job failed\nsrun: error: vm: task 0: Exited with exit code 1\n")
-    assert joblog.last_error_line(p) == "ValueError: boom"
-    assert joblog.last_error_line(tmp_path / "missing") == ""
+    assert jobstates.last_error_line(p) == "ValueError: boom"
+    assert jobstates.last_error_line(tmp_path / "missing") == ""
 
 
 # A training loop that follows the protocol (this module is TrainJob's `hooks`).

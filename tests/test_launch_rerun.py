@@ -14,7 +14,7 @@ import pytest
 
 from repro.cli import main
 from repro.io import ReproError
-from repro.launch import joblog
+from repro.launch import jobstates
 from repro.launch.rerun import RESULT_NAME, RerunJob
 from repro.results import records as registry
 
@@ -75,7 +75,7 @@ def test_unknown_commit_and_missing_row_are_refused(tmp_path, runs, capsys):
 
 def test_no_slurm_is_refused_before_any_file_is_written(tmp_path, runs, capsys, monkeypatch):
     path, _ = _record(tmp_path)
-    monkeypatch.setattr(joblog.shutil, "which", lambda name: None)
+    monkeypatch.setattr(jobstates.shutil, "which", lambda name: None)
     _refused(["verify", "--rerun", str(path), "--profile", "local", "--runs", str(runs)], capsys,
              "SLURM not reachable")
     assert not runs.exists()

@@ -17,7 +17,7 @@ import pytest
 
 from repro.cli import main as repro_main
 from repro.io import ReproError
-from repro.launch import joblog, preflight, slurm, submission
+from repro.launch import joblog, jobstates, preflight, slurm, submission
 from repro.launch.profiles import load_profile
 from repro.rows import load_row
 
@@ -422,7 +422,7 @@ def test_status_shows_steps_requeues_logs_errors_and_filters(tmp_path, monkeypat
     joblog.record_job(root, submission.PlannedJob("eval", "k93", ["r/a"], (), depends_on="93400_0"), job_id="93401", tasks=1)
     (root / "k93").mkdir()
     (root / "k93" / "metrics.jsonl").write_text('{"step": 16, "loss": 1}\n{"step": 17, "loss": 1}\n')
-    err = joblog._job_handle(joblog.load_jobs(root)[1]).paths.stderr
+    err = jobstates._job_handle(joblog.load_jobs(root)[1]).paths.stderr
     err.parent.mkdir(parents=True)
     err.write_text("Traceback (most recent call last):\nValueError: boom\nsrun: error: task 0: Exited\n")
 

@@ -128,10 +128,10 @@ def test_cleanfid_torchscript_inception_loads_local_file_without_download(tmp_pa
 # -------------------------------------------------------------------------------------- submitit
 
 def test_submitit_slurm_job_handle_without_cluster(tmp_path):
-    """repro/launch/joblog.py rebuilds job handles from the job log and reads state from their watcher."""
+    """repro/launch/jobstates.py rebuilds job handles from the job log and reads state from their watcher."""
     from submitit.slurm.slurm import SlurmJob
 
-    user = "repro/launch/joblog.py (_job_handle, job_states)"
+    user = "repro/launch/jobstates.py (_job_handle, job_states)"
     name = "submitit.slurm.slurm.SlurmJob"
     assert {"folder", "job_id", "tasks"} <= _params(SlurmJob), _moved("submitit", name, user, "folder/job_id/tasks")
     job = SlurmJob(folder=tmp_path / "%j", job_id="4242", tasks=range(2))

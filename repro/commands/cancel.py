@@ -12,7 +12,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from repro.launch import joblog
+    from repro.launch import joblog, jobstates
     from repro.paths import runs_root
 
     if bool(args.job_ids) == bool(args.all):
@@ -22,6 +22,6 @@ def run(args) -> int:
         # nothing was ever submitted from here: whether SLURM is up does not matter
         print(f"no jobs recorded in {joblog.joblog_path(root)}; nothing to cancel")
         return 0
-    ids = joblog.cancel_jobs(root, args.job_ids or None)
+    ids = jobstates.cancel_jobs(root, args.job_ids or None)
     print(f"cancelled {' '.join(ids)}" if ids else "nothing to cancel")
     return 0

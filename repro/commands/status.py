@@ -14,31 +14,31 @@ def add_arguments(p):
 
 
 def _states_filter(text):
-    from repro.launch import joblog
+    from repro.launch import jobstates
 
     if not text:
         return None
     wanted = {w.strip().upper() for w in text.split(",") if w.strip()}
-    bad = sorted(wanted - set(joblog.STATES) - {"LIVE"})
+    bad = sorted(wanted - set(jobstates.STATES) - {"LIVE"})
     if bad:
         raise ReproError(f"--state {text}: unknown state {', '.join(bad)}; choose from LIVE, "
-                         f"{', '.join(joblog.STATES)}")
+                         f"{', '.join(jobstates.STATES)}")
     return wanted
 
 
 def run(args) -> int:
-    from repro.launch import joblog
+    from repro.launch import joblog, jobstates
     from repro.paths import runs_root
 
     wanted = _states_filter(args.state)
     root = runs_root(args.runs).resolve()
-    states = joblog.job_states(root, requeues=True)
+    states = jobstates.job_states(root, requeues=True)
     if not states:
         print(f"no jobs recorded in {joblog.joblog_path(root)}")
         return 0
     if wanted:
         states = [s for s in states if s["state"].split()[0] in wanted
-                  or ("LIVE" in wanted and joblog.is_live(s["state"]))]
+                  or ("LIVE" in wanted and jobstates.is_live(s["state"]))]
         if not states:
             print(f"no job in state {args.state.upper()}")
             return 0

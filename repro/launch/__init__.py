@@ -1,7 +1,8 @@
 """Running rows: on this machine (local.py, what `repro run` does), on SLURM through submitit
 (slurm.py, jobstart.py: the jobs' interpreter entry), the job log that `repro status` /
-`repro cancel` read (joblog.py), what is checked before anything is queued (preflight.py),
-cluster profiles (profiles.py) and the CPU thread choice made before torch loads (threads.py).
+`repro cancel` read (joblog.py) and the jobs' states they ask SLURM for (jobstates.py), what
+is checked before anything is queued (preflight.py), cluster profiles (profiles.py) and the CPU
+thread choice made before torch loads (threads.py).
 
 Imports nothing up front: the CLI reads threads.py before any command runs, and `repro status`
 must not pay for submitit or torch. The job classes resolve on first use

@@ -1,4 +1,5 @@
-"""The job log of `repro submit` (a journal), and what `repro status` / `repro cancel` read from SLURM.
+"""The job log of `repro submit` (a journal): writing it, reading it, and completing what an
+interrupted submission left.
 
 `RUN_ROOT/slurm/jobs.jsonl` holds one JSON line per event (O_APPEND, one write per line, fsync):
 
@@ -12,8 +13,8 @@
 So a `repro submit` killed at any point leaves a journal from which the next one (`resume`)
 finds every job that reached SLURM (by name), records it, puts its pickle in place, releases
 it, and plans only what is missing; until then the jobs wait held, and `repro status` /
-`repro cancel` already list them. A file lock (`submit_lock`) keeps two submitters of one run
-root apart. Job states come from sacct through submitit's watcher.
+`repro cancel` already list them (their states: jobstates.py). A file lock (`submit_lock`)
+keeps two submitters of one run root apart.
 """
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ import datetime as _dt
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 import uuid
@@ -31,31 +31,6 @@ from pathlib import Path
 from repro.io import ReproError
 
 JOBLOG_NAME = "jobs.jsonl"
-FINISHED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL",
-            "DEADLINE", "PREEMPTED", "REVOKED")
-FAILED = ("FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE")
-# States `repro status --state` accepts (SLURM's job states, as sacct prints them).
-STATES = ("PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "COMPLETING", "COMPLETED", "FAILED", "CANCELLED",
-          "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "PREEMPTED", "REVOKED",
-          "RESIZING", "REQUEUE_HOLD", "REQUEUE_FED", "SPECIAL_EXIT", "STOPPED", "UNKNOWN")
-
-
-def check_slurm(timeout_s: float = 20.0) -> None:
-    """One-line ReproError unless `sbatch` is on PATH and the controller answers `scontrol ping`."""
-    conf = os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")
-    if shutil.which("sbatch") is None or shutil.which("scontrol") is None:
-        raise ReproError("SLURM not reachable: no `sbatch`/`scontrol` on PATH; run on a cluster login node, "
-                         "or start the local test cluster (slurm/cluster.sh up; source its env.sh)")
-    try:
-        p = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise ReproError(f"SLURM not reachable: `scontrol ping` gave no answer in {timeout_s:.0f} s "
-                         f"(SLURM_CONF={conf})") from None
-    out = (p.stdout + p.stderr).strip()
-    if p.returncode != 0 or "UP" not in out:
-        first = out.splitlines()[0] if out else f"exit status {p.returncode}"
-        raise ReproError(f"SLURM not reachable: controller down (`scontrol ping`: {first}; SLURM_CONF={conf})")
-
 
 def slurm_folder(run_root) -> Path:
     return Path(run_root) / "slurm"
@@ -196,14 +171,14 @@ def load_jobs(run_root) -> list[dict]:
     return [e for e in load_journal(run_root) if "event" not in e]
 
 
-def _open_intents(journal) -> list[dict]:
+def open_intents(journal) -> list[dict]:
     """Intents that neither led to a recorded job nor were found to have reached nothing."""
     done = {e.get("token") for e in journal if "event" not in e}
     done |= {e.get("token") for e in journal if e.get("event") == "abandoned"}
     return [e for e in journal if e.get("event") == "intent" and e["token"] not in done]
 
 
-def _released(journal) -> set:
+def released_tokens(journal) -> set:
     out = set()
     for e in journal:
         if e.get("event") == "released":
@@ -230,7 +205,7 @@ def _intent_ids(intent: dict, base: str) -> list[str]:
     return [f"{base}_{i}" for i in range(n)] if intent.get("array", n > 1) else [base]
 
 
-def _entries_of(intent: dict, base: str) -> list[dict]:
+def entries_of(intent: dict, base: str) -> list[dict]:
     return [dict(job_id=jid, kind=intent["kind"], training_key=j["training_key"], rows=list(j["rows"]),
                  folder=intent["folder"], tasks=int(j.get("tasks", 1)), depends_on=j.get("depends_on"),
                  profile=intent.get("profile"), submitted=intent.get("time"), token=intent["token"],
@@ -261,7 +236,7 @@ def resume(run_root, log=print) -> list[dict]:
     are marked abandoned, and held jobs are released. Returns the entries recorded now."""
     journal = load_journal(run_root)
     recovered = []
-    for intent in _open_intents(journal):
+    for intent in open_intents(journal):
         ids = find_by_name(intent["name"], intent.get("time", ""))
         if not ids:
             record_event(run_root, "abandoned", token=intent["token"])
@@ -269,7 +244,7 @@ def resume(run_root, log=print) -> list[dict]:
             log(f"an interrupted `repro submit` queued nothing for {intent['kind']} job(s) of "
                 f"{', '.join(sorted({j['training_key'] for j in intent['jobs']}))}; planned again")
             continue
-        for i, entry in enumerate(_entries_of(intent, ids[0])):
+        for i, entry in enumerate(entries_of(intent, ids[0])):
             if not place_pickle(run_root, intent["token"], i, intent["folder"], entry["job_id"]):
                 # Its pickle is gone: the job could only fail. Cancel it; the plan submits it anew.
                 subprocess.run(["scancel", entry["job_id"]], capture_output=True, timeout=60)
@@ -284,7 +259,7 @@ def resume(run_root, log=print) -> list[dict]:
 def release_held(run_root, log=print) -> list[str]:
     """`scontrol release` every recorded job whose submission was not released yet."""
     journal = load_journal(run_root)
-    done = _released(journal)
+    done = released_tokens(journal)
     held = [e for e in journal if "event" not in e and e.get("token") and e["token"] not in done]
     if not held:
         return []
@@ -298,134 +273,3 @@ def release_held(run_root, log=print) -> list[str]:
                 log(f"scontrol release {b}: {(q.stderr or q.stdout).strip()[:200]}")
     record_event(run_root, "released", tokens=sorted({e["token"] for e in held}))
     return bases
-
-
-# ---------------------------------------------------------------------------------------------
-# States
-
-
-def _job_handle(entry: dict):
-    from submitit.slurm.slurm import SlurmJob
-
-    return SlurmJob(folder=entry["folder"], job_id=entry["job_id"], tasks=range(int(entry.get("tasks", 1))))
-
-
-_ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*")
-
-
-def last_error_line(path) -> str:
-    """The last exception line of a job's stderr (else its last non-empty line)."""
-    try:
-        lines = [ln.strip() for ln in Path(path).read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    for ln in reversed(lines):
-        if _ERROR_LINE.match(ln):
-            return ln
-    return lines[-1] if lines else ""
-
-
-def last_step(run_dir) -> int | None:
-    """The last training step metrics.jsonl reports (its tail only: the file can be long)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 16384))
-            tail = f.read().decode(errors="replace").splitlines()
-    except OSError:
-        return None
-    for line in reversed(tail):
-        with contextlib.suppress(ValueError, TypeError, AttributeError):
-            rec = json.loads(line)
-            if isinstance(rec.get("step"), int):
-                return rec["step"]
-    return None
-
-
-def _requeues(job_ids) -> dict:
-    """{job id: times it was requeued}: sacct -D lists one line per run of a job."""
-    bases = sorted({j.split("_")[0] for j in job_ids})
-    if not bases:
-        return {}
-    p = subprocess.run(["sacct", "-D", "-X", "-n", "-P", "-j", ",".join(bases), "-o", "JobID"],
-                       capture_output=True, text=True, timeout=60)
-    runs: dict = {}
-    for ln in p.stdout.splitlines():
-        runs[ln.strip()] = runs.get(ln.strip(), 0) + 1
-    return {j: max(runs.get(j, 1) - 1, 0) for j in job_ids}
-
-
-def _queue_states(job_ids) -> dict:
-    """States from the controller (squeue) of jobs sacct does not know yet (just submitted)."""
-    if not job_ids:
-        return {}
-    bases = sorted({j.split("_")[0] for j in job_ids})
-    p = subprocess.run(["squeue", "-h", "-r", "-j", ",".join(bases), "-o", "%i|%T"],
-                       capture_output=True, text=True, timeout=60)
-    found = dict(ln.strip().split("|", 1) for ln in p.stdout.splitlines() if "|" in ln)
-    return {j: found[j] for j in job_ids if j in found}
-
-
-def job_states(run_root, requeues: bool = False) -> list[dict]:
-    """Every known job with 'state' (one sacct call via submitit's watcher), 'log'/'out' (its
-    stderr/stdout), 'held' (submitted by a `repro submit` that has not released it yet),
-    'recovered' (not yet recorded: found by name from an interrupted submission), for training
-    jobs 'step' (metrics.jsonl), with `requeues` the number of requeues, and for failures
-    'error' (the last error line of its stderr)."""
-    journal = load_journal(run_root)
-    entries = [e for e in journal if "event" not in e]
-    intents = _open_intents(journal)
-    if not entries and not intents:
-        return []
-    check_slurm()
-    for intent in intents:   # read-only: `repro submit` records them
-        ids = find_by_name(intent["name"], intent.get("time", ""))
-        if ids:
-            entries += [dict(e, recovered=True) for e in _entries_of(intent, ids[0])]
-    if not entries:
-        return []
-    released = _released(journal)
-    handles = [_job_handle(e) for e in entries]
-    watcher = handles[0].watcher
-    watcher.update()  # one forced sacct for every logged job
-    counts = _requeues([e["job_id"] for e in entries]) if requeues else {}
-    states = {e["job_id"]: watcher.get_state(e["job_id"], mode="cache") for e in entries}
-    states.update(_queue_states([j for j, st in states.items() if st == "UNKNOWN"]))
-    for e in entries:   # cancelled by `resume` a moment ago: sacct may not say so yet
-        if states[e["job_id"]] == "UNKNOWN" and str(e.get("note", "")).startswith("cancelled by repro"):
-            states[e["job_id"]] = "CANCELLED"
-    out = []
-    for e, h in zip(entries, handles):
-        state = states[e["job_id"]]
-        info = dict(e, state=state, log=str(h.paths.stderr), out=str(h.paths.stdout),
-                    held=bool(e.get("token")) and e["token"] not in released)
-        if e["job_id"] in counts:
-            info["requeues"] = counts[e["job_id"]]
-        if e["kind"] == "train":
-            info["step"] = last_step(Path(run_root) / e["training_key"])
-        if state.split()[0] in FAILED:
-            info["error"] = last_error_line(h.paths.stderr)
-        out.append(info)
-    return out
-
-
-def is_live(state: str) -> bool:
-    """Queued, running, or about to run again (UNKNOWN: sacct does not know it yet)."""
-    return state.split()[0] not in FINISHED
-
-
-def cancel_jobs(run_root, job_ids=None) -> list[str]:
-    """scancel the given job ids (default: every known job not yet finished). SLURM is
-    asked only when there is something to cancel: an empty job log returns [] without it."""
-    if job_ids:
-        check_slurm()
-        ids = [str(j) for j in job_ids]
-    else:  # job_states checks SLURM itself once the job log has an entry
-        ids = [s["job_id"] for s in job_states(run_root) if is_live(s["state"])]
-    if ids:
-        p = subprocess.run(["scancel", *ids], capture_output=True, text=True, timeout=60)
-        if p.returncode != 0:
-            raise ReproError(f"scancel {' '.join(ids)} failed: {(p.stderr or p.stdout).strip()[:300]}")
-    return ids

@@ -116,7 +116,7 @@ def _job_handle(run_root, job_id: str):
 
 def _wait(job, log, poll_s: float) -> str:
     """Wait for the job (its state changes logged); the path it returned, or a one-line ReproError."""
-    from repro.launch.joblog import last_error_line
+    from repro.launch.jobstates import last_error_line
 
     last = None
     while not job.done():
@@ -134,7 +134,8 @@ def _wait(job, log, poll_s: float) -> str:
 
 def rerun_on_slurm(record_path, profile: str, runs=None, device=None, log=print, poll_s: float = 2.0):
     """`repro verify --rerun RECORD --profile NAME`; returns repro.results.verify.VerifyResult."""
-    from repro.launch.joblog import check_slurm, slurm_folder
+    from repro.launch.joblog import slurm_folder
+    from repro.launch.jobstates import check_slurm
     from repro.launch.profiles import load_profile
     from repro.launch.submission import PlannedJob, submit_job
     from repro.paths import runs_root

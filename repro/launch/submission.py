@@ -11,8 +11,9 @@ from typing import Callable, Optional
 import submitit
 
 from repro.io import ReproError
-from repro.launch import joblog
-from repro.launch.joblog import check_slurm, record_job, slurm_folder
+from repro.launch import joblog, jobstates
+from repro.launch.joblog import record_job, slurm_folder
+from repro.launch.jobstates import check_slurm
 from repro.launch.profiles import Profile
 from repro.rows.group import group_by_training_key
 from repro.launch.slurm import EvalJob, TrainJob, make_executor, sbatch_text
@@ -52,7 +53,7 @@ def settle_plan(plan: list[PlannedJob], run_root, states, force: bool = False, l
 
     live_train, live_eval = {}, {}
     for s in states:
-        if joblog.is_live(s["state"]):
+        if jobstates.is_live(s["state"]):
             if s["kind"] == "train":
                 live_train[s["training_key"]] = s
             elif s["kind"] == "eval":   # a re-run job (`repro verify --rerun`) writes elsewhere
@@ -104,7 +105,7 @@ def settle_plan(plan: list[PlannedJob], run_root, states, force: bool = False, l
 def _known_states(run_root, log) -> list:
     """Job states for a dry run: none needed when nothing was submitted; said so when SLURM is away."""
     try:
-        return joblog.job_states(run_root)
+        return jobstates.job_states(run_root)
     except ReproError as e:
         log(f"(job states unknown, so live jobs are not taken into account: {e})")
         return []
@@ -122,7 +123,7 @@ def submit_rows(rows, profile: Profile, run_root, overrides=(), smoke=False, max
     check_slurm()
     with joblog.submit_lock(run_root):
         joblog.resume(run_root, log)
-        plan = settle_plan(plan, run_root, joblog.job_states(run_root), force, log)
+        plan = settle_plan(plan, run_root, jobstates.job_states(run_root), force, log)
         if not plan:
             log("nothing to submit")
             return []

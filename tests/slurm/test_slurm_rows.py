@@ -31,7 +31,7 @@ import torch
 import jobfns
 from repro.cli import main as repro_main
 from repro.io import safe_torch_load
-from repro.launch import joblog, slurm, submission
+from repro.launch import joblog, jobstates, slurm, submission
 from repro.launch.profiles import load_profile
 from repro.rows import load_row
 from repro.train.checkpoint import checkpoints
@@ -65,7 +65,7 @@ def _job(entry_or_folder, job_id=None, tasks=1):
     from submitit.slurm.slurm import SlurmJob
 
     if isinstance(entry_or_folder, dict):
-        return joblog._job_handle(entry_or_folder)
+        return jobstates._job_handle(entry_or_folder)
     return SlurmJob(folder=entry_or_folder, job_id=job_id, tasks=range(tasks))
 
 
