@@ -10,7 +10,7 @@ import submitit
 
 from repro.cli import main as repro_main
 from repro.io import ReproError
-from repro.launch import joblog, jobstates, slurm, submission
+from repro.launch import executors, joblog, jobstates, slurm, submission
 from repro.launch.profiles import load_profile
 
 
@@ -150,8 +150,8 @@ def test_checkpoint_without_hooks_still_requeues():
 
 def test_eval_parameters_use_one_gpu_one_node():
     prof = load_profile("example-a100")
-    p = slurm.executor_parameters(prof, "eval", dependency="afterok:7")
+    p = executors.executor_parameters(prof, "eval", dependency="afterok:7")
     assert (p["nodes"], p["tasks_per_node"], p["gpus_per_node"]) == (1, 1, 1)
     assert p["slurm_additional_parameters"] == {"dependency": "afterok:7", "kill_on_invalid_dep": "yes"}
-    t = slurm.executor_parameters(prof, "train")
+    t = executors.executor_parameters(prof, "train")
     assert (t["tasks_per_node"], t["gpus_per_node"], t["slurm_constraint"]) == (8, 8, "a100-80gb")

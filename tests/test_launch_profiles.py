@@ -70,16 +70,16 @@ def test_other_tools_names_map_onto_fields(tmp_path):
 
 
 def test_additional_parameters_reach_sbatch_for_both_kinds(tmp_path):
-    from repro.launch import slurm
+    from repro.launch import executors
 
     p = _load(tmp_path, 'gpus_per_node = 8\n[additional_parameters]\ngres = "gpu:a100:8"\nexclude = "n[01-02]"\n'
                         'reservation = "lab"\n[eval_additional_parameters]\ngres = "gpu:a100:1"\n')
-    train = slurm.executor_parameters(p, "train")["slurm_additional_parameters"]
-    ev = slurm.executor_parameters(p, "eval", dependency="afterok:7")["slurm_additional_parameters"]
+    train = executors.executor_parameters(p, "train")["slurm_additional_parameters"]
+    ev = executors.executor_parameters(p, "eval", dependency="afterok:7")["slurm_additional_parameters"]
     assert train == {"exclude": "n[01-02]", "gres": "gpu:a100:8", "reservation": "lab"}
     assert ev == {"exclude": "n[01-02]", "gres": "gpu:a100:1", "reservation": "lab", "dependency": "afterok:7",
                   "kill_on_invalid_dep": "yes"}
-    text = slurm.sbatch_text(slurm.make_executor(p, tmp_path / "f", "train", dry_run=True))
+    text = executors.sbatch_text(executors.make_executor(p, tmp_path / "f", "train", dry_run=True))
     assert "#SBATCH --gres=gpu:a100:8" in text and "#SBATCH --exclude='n[01-02]'" in text
 
 
@@ -112,11 +112,11 @@ def test_evaluation_resources_default_to_the_trainings_per_gpu_share():
 
 
 def test_evaluation_resources_can_be_set(tmp_path):
-    from repro.launch import slurm
+    from repro.launch import executors
 
     p = _load(tmp_path, "gpus_per_node = 8\ncpus_per_task = 8\nmem_gb = 480\neval_cpus_per_task = 4\n"
                         "eval_mem_gb = 32\neval_time_min = 90\n")
-    ev = slurm.executor_parameters(p, "eval")
+    ev = executors.executor_parameters(p, "eval")
     assert (ev["gpus_per_node"], ev["cpus_per_task"], ev["mem_gb"], ev["timeout_min"], ev["nodes"],
             ev["tasks_per_node"]) == (1, 4, 32, 90, 1, 1)
     with pytest.raises(ReproError, match="one GPU"):
@@ -132,14 +132,14 @@ def test_time_limit_too_short_for_the_signal_names_the_minimum(tmp_path):
 
 
 def test_python_from_the_profile_runs_the_job(tmp_path):
-    from repro.launch import slurm
+    from repro.launch import executors
 
     p = _load(tmp_path, 'python = "python3"\nsetup = ["source $HOME/venv/bin/activate"]\n')
-    text = slurm.sbatch_text(slurm.make_executor(p, tmp_path / "f", "train", dry_run=True))
+    text = executors.sbatch_text(executors.make_executor(p, tmp_path / "f", "train", dry_run=True))
     command = text.split("# command")[1]
     assert " python3 -u -m repro.launch.jobstart " in command, command
     assert text.index("source $HOME/venv/bin/activate") < text.index("# command")
-    default = slurm.sbatch_text(slurm.make_executor(load_profile("local"), tmp_path / "f", "train", dry_run=True))
+    default = executors.sbatch_text(executors.make_executor(load_profile("local"), tmp_path / "f", "train", dry_run=True))
     import sys
 
     assert f" {sys.executable} -u -m repro.launch.jobstart " in default

@@ -17,7 +17,7 @@ import pytest
 
 from repro.cli import main as repro_main
 from repro.io import ReproError
-from repro.launch import joblog, jobstates, preflight, slurm, submission
+from repro.launch import executors, joblog, jobstates, preflight, slurm, submission
 from repro.launch.profiles import load_profile
 from repro.rows import load_row
 
@@ -142,7 +142,7 @@ def test_evaluation_job_ignores_the_signal_in_a_job(monkeypatch):
 def test_jobs_start_with_the_signal_held_back(tmp_path):
     """The sbatch command: the shell ignores USR2 before Python exists; jobstart turns that into
     blocked-and-pending, so a signal sent meanwhile reaches the handler installed later."""
-    text = slurm.sbatch_text(slurm.make_executor(load_profile("local"), tmp_path, "train", dry_run=True))
+    text = executors.sbatch_text(executors.make_executor(load_profile("local"), tmp_path, "train", dry_run=True))
     srun = next(ln for ln in text.splitlines() if ln.startswith("srun "))
     assert "/bin/sh -c 'trap \"\" USR2; exec \"$@\"' repro-job " in srun and "-m repro.launch.jobstart" in srun
     code = textwrap.dedent("""

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from repro.launch import slurm, threads
+from repro.launch import jobenv, threads
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_limit_threads_in_a_slurm_job(monkeypatch, cpus, env, want):
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        assert slurm.limit_threads() == want
+        assert jobenv.limit_threads() == want
     finally:
         torch.set_num_threads(old)
 

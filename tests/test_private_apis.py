@@ -143,21 +143,21 @@ def test_submitit_slurm_job_handle_without_cluster(tmp_path):
 
 
 def test_submitit_sbatch_text_and_dry_run_executor(tmp_path):
-    """repro/launch/slurm.py prints the sbatch file through SlurmExecutor internals (affinity patched
+    """repro/launch/executors.py prints the sbatch file through SlurmExecutor internals (affinity patched
     for --dry-run, _executor, parameters, _submitit_command_str, _make_sbatch_string)."""
     from submitit.core.utils import FailedJobError
     from submitit.slurm.slurm import SlurmExecutor
 
-    from repro.launch import slurm
+    from repro.launch import executors
     from repro.launch.profiles import load_profile
 
-    user = "repro/launch/slurm.py (make_executor, sbatch_text, _submission_errors)"
+    user = "repro/launch/executors.py (make_executor, sbatch_text, _submission_errors)"
     assert isinstance(inspect.getattr_static(SlurmExecutor, "affinity"), classmethod), \
         _moved("submitit", "SlurmExecutor.affinity", user, "no longer a classmethod")
     assert issubclass(FailedJobError, Exception), _moved("submitit", "submitit.core.utils.FailedJobError", user, "")
     try:
-        ex = slurm.make_executor(load_profile("local"), tmp_path, name="probe", dry_run=True)
-        text = slurm.sbatch_text(ex, array_size=3)
+        ex = executors.make_executor(load_profile("local"), tmp_path, name="probe", dry_run=True)
+        text = executors.sbatch_text(ex, array_size=3)
     except Exception as e:
         pytest.fail(_moved("submitit", "SlurmExecutor internals / _make_sbatch_string", user, repr(e)))
     for needle in ("#SBATCH --array=0-2", "#SBATCH --job-name=probe", "#SBATCH --signal=USR2@",
@@ -174,7 +174,7 @@ def test_submitit_pieces_of_the_held_submission(tmp_path):
     from submitit.core.submission import submitit_main
     from submitit.core.utils import DelayedSubmission, JobPaths
 
-    from repro.launch import slurm
+    from repro.launch import executors, slurm
     from repro.launch.profiles import load_profile
 
     user = "repro/launch/submission.py (_submit_held), repro/launch/joblog.py (job_pickle), repro/launch/jobstart.py"
@@ -187,11 +187,11 @@ def test_submitit_pieces_of_the_held_submission(tmp_path):
     back = DelayedSubmission.load(tmp_path / "x.pkl")
     assert (back._timeout_min, back._timeout_countdown, back.args) == (30, 100, ("row",)), \
         _moved("submitit", "DelayedSubmission.set_timeout/dump/load", user, "timeout not kept")
-    ex = slurm.make_executor(load_profile("local"), tmp_path, dry_run=True)
+    ex = executors.make_executor(load_profile("local"), tmp_path, dry_run=True)
     inner = ex._executor
     assert isinstance(ex, submitit.AutoExecutor) and "repro.launch.jobstart" in inner._submitit_command_str, \
         _moved("submitit", "AutoExecutor(slurm_python=...)", user, inner._submitit_command_str)
-    assert (inner._num_tasks(), inner.max_num_timeout, inner.parameters.get("time")) == (1, slurm.MAX_REQUEUES, 30), \
+    assert (inner._num_tasks(), inner.max_num_timeout, inner.parameters.get("time")) == (1, executors.MAX_REQUEUES, 30), \
         _moved("submitit", "SlurmExecutor._num_tasks / max_num_timeout / parameters", user, "")
 
 

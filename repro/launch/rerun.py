@@ -29,7 +29,7 @@ import submitit
 
 from repro.io import ReproError
 from repro.launch.jobstart import preemption_signal
-from repro.launch.slurm import _leave_signal, _take_signal, in_submitit_job
+from repro.launch.jobenv import _leave_signal, _take_signal, in_submitit_job
 
 RESULT_NAME = "rerun_record.json"
 

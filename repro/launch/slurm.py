@@ -3,7 +3,9 @@
 Jobs
 ----
 `plan_jobs(rows, run_root, ...)` (repro/launch/submission.py, with `settle_plan` and
-`submit_rows`; this file holds the executors and the jobs) groups rows by `Row.training_key`. Each key gets ONE `TrainJob`
+`submit_rows`; this file holds the jobs, executors.py their executors, jobenv.py what runs
+inside a job besides the work: ranks, threads, the runs file, the signal hand-over) groups
+rows by `Row.training_key`. Each key gets ONE `TrainJob`
 (trains the first row of the group; the others share its run dir `RUN_ROOT/<key>/`) and ONE
 `EvalJob` that evaluates every row of the group. The evaluation is a separate job submitted with
 `--dependency=afterok:<train job>` (plus `--kill-on-invalid-dep=yes`, so a failed training
@@ -34,7 +36,7 @@ point therefore leaves nothing running that the log does not know: the next `rep
 finds such jobs by name, records them and releases them (repro/launch/joblog.py).
 
 Multi-GPU: `tasks_per_node` (profile; = gpus_per_node on GPU nodes) processes per node, one per
-GPU. `setup_distributed()` reads rank / world / master from `submitit.JobEnvironment()` and
+GPU. `setup_distributed()` (jobenv.py) reads rank / world / master from `submitit.JobEnvironment()` and
 initialises `torch.distributed` (NCCL on CUDA, else gloo) before the training function runs.
 
 Signals: preemption and time limits
@@ -73,18 +75,13 @@ requeued and resumes from the newest checkpoint it has. On restart `train_row` r
 newest checkpoint by itself, so `checkpoint()` returns the same call.
 
 Each start of a training job appends {job id, restart count, nodes} to
-`RUN_ROOT/<key>/slurm_runs.jsonl`; the evaluation puts those (and its own) into the record's
+`RUN_ROOT/<key>/slurm_runs.jsonl` (jobenv.py); the evaluation puts those (and its own) into the record's
 `slurm` field.
 """
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import re
-import shlex
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -92,203 +89,10 @@ from typing import Callable, Optional
 
 import submitit
 
-from repro.io import ReproError
+from repro.launch.jobenv import (_leave_signal, _take_signal, in_submitit_job, limit_threads, note_training_run,
+                                 setup_distributed, slurm_record)
 from repro.launch.jobstart import pause_for_test, preemption_signal
-from repro.launch.profiles import Profile
 from repro.paths import runs_root
-
-MAX_REQUEUES = 100  # time-limit requeues per job before submitit gives up
-RUNS_FILE = "slurm_runs.jsonl"
-
-
-# ---------------------------------------------------------------------------------------------
-# Executors
-
-
-def executor_parameters(profile: Profile, kind: str = "train", name: str = "repro",
-                        dependency: Optional[str] = None, hold: bool = False) -> dict:
-    """AutoExecutor.update_parameters() keywords for a job of `kind` ('train' or 'eval')."""
-    if kind == "train":
-        params = dict(name=name, timeout_min=profile.time_min, nodes=profile.nodes,
-                      tasks_per_node=profile.tasks_per_node, cpus_per_task=profile.cpus_per_task)
-        gpus, mem = profile.gpus_per_node, profile.mem_gb
-        extra = dict(profile.additional_parameters)
-    else:
-        params = dict(name=name, timeout_min=profile.eval_time_min, nodes=1, tasks_per_node=1,
-                      cpus_per_task=profile.eval_cpus_per_task)
-        gpus, mem = profile.eval_gpus, profile.eval_mem_gb
-        extra = {**dict(profile.additional_parameters), **dict(profile.eval_additional_parameters)}
-    params.update(slurm_signal_delay_s=profile.signal_delay_s,
-                  slurm_array_parallelism=profile.array_parallelism)
-    if gpus:
-        params["gpus_per_node"] = gpus
-    if mem:
-        params["mem_gb"] = mem
-    for key in ("partition", "account", "qos", "constraint"):
-        if getattr(profile, key):
-            params[f"slurm_{key}"] = getattr(profile, key)
-    if profile.setup:
-        params["slurm_setup"] = list(profile.setup)
-    if dependency:
-        extra.update(dependency=dependency, kill_on_invalid_dep="yes")
-    if hold:
-        extra["hold"] = True
-    if extra:
-        params["slurm_additional_parameters"] = extra
-    return params
-
-
-def job_interpreter(profile: Profile) -> str:
-    """The command submitit starts each task with (it appends `-u -m submitit.core._submit DIR`).
-
-    `sh` ignores the preemption signal before Python exists, jobstart blocks it (see
-    repro/launch/jobstart.py); the interpreter is the profile's `python` (a command run after
-    its `setup` lines, e.g. the venv's `python`), else the submitter's own.
-    """
-    py = shlex.join(shlex.split(profile.python)) if profile.python else shlex.quote(sys.executable)
-    sig = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")
-    script = f'trap "" {sig}; exec "$@"'
-    return f"/bin/sh -c {shlex.quote(script)} repro-job {py} -u -m repro.launch.jobstart"
-
-
-def make_executor(profile: Profile, folder, kind: str = "train", name: str = "repro",
-                  dependency: Optional[str] = None, dry_run: bool = False, hold: bool = False,
-                  **overrides) -> submitit.AutoExecutor:
-    """A slurm AutoExecutor for `profile`; `overrides` are extra update_parameters() keywords.
-
-    dry_run builds it without a cluster (submitit refuses to when `srun` is missing), for
-    printing the sbatch file only.
-    """
-    folder = Path(folder)
-    params = {**executor_parameters(profile, kind, name, dependency, hold), **overrides}
-    patch = contextlib.nullcontext()
-    if dry_run:
-        from unittest import mock
-
-        from submitit.slurm.slurm import SlurmExecutor
-        patch = mock.patch.object(SlurmExecutor, "affinity", classmethod(lambda cls: 1))
-    try:
-        with patch:
-            # A row's K steps can span many time-limit windows; submitit's default allows 3 requeues.
-            ex = submitit.AutoExecutor(folder=folder / "%j", cluster="slurm", slurm_max_num_timeout=MAX_REQUEUES,
-                                       slurm_python=job_interpreter(profile))
-            ex.update_parameters(**params)
-    except (ValueError, RuntimeError) as e:
-        raise ReproError(f"{profile.path or profile.name}: submitit rejected the parameters: "
-                         f"{str(e).splitlines()[0]}") from None
-    return ex
-
-
-def sbatch_text(executor: submitit.AutoExecutor, array_size: int = 1) -> str:
-    """The sbatch file submitit would submit for this executor (an array of `array_size`)."""
-    from submitit.slurm.slurm import _make_sbatch_string
-
-    inner = executor._executor
-    params = dict(inner.parameters)
-    if array_size > 1:
-        params["map_count"] = array_size
-    return _make_sbatch_string(command=inner._submitit_command_str, folder=inner.folder, **params)
-
-
-# ---------------------------------------------------------------------------------------------
-# Inside the job
-
-
-def setup_distributed() -> tuple[int, int, int]:
-    """(rank, world, local_rank) from submitit's JobEnvironment; inits torch.distributed if world > 1.
-
-    MASTER_ADDR is the job's first host, MASTER_PORT is derived from the job id (kept if already
-    set), so every task of the job agrees without talking first. Backend: NCCL when CUDA is
-    available (and the device is set to local_rank), else gloo. Idempotent. Outside a submitit
-    job it returns (0, 1, 0) and initialises nothing.
-    """
-    import torch
-    import torch.distributed as dist
-
-    if "SUBMITIT_EXECUTOR" not in os.environ:  # not in a submitit job: one process (tests, local runs)
-        return 0, 1, 0
-    env = submitit.JobEnvironment()
-    rank, world, local = env.global_rank, env.num_tasks, env.local_rank
-    if world == 1 or dist.is_initialized():
-        return rank, world, local
-    digits = re.sub(r"\D", "", str(env.job_id)) or "0"
-    os.environ.setdefault("MASTER_ADDR", env.hostnames[0])
-    os.environ.setdefault("MASTER_PORT", str(20000 + int(digits) % 20000))
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(local))
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local)
-        backend = "nccl"
-    else:
-        backend = "gloo"
-    dist.init_process_group(backend=backend, init_method="env://", rank=rank, world_size=world)
-    return rank, world, local
-
-
-def limit_threads() -> int:
-    """torch intra-op threads for a job (launch/threads.py: the job's CPUs, SLURM_CPUS_PER_TASK at most).
-
-    Without CPU binding (TaskPlugin=task/none, as on the test cluster) torch would start one
-    thread per core of the node in every task, so 2 tasks x N threads oversubscribe the CPUs the
-    job was given (measured: 12x slower on a loaded 2-core node). A job unpickles this module
-    without torch, so the first call still reaches the environment (thread count, wait policy)
-    before torch loads. Call it in the thread that runs torch too: OpenMP's thread count is per
-    calling thread. A user's OMP_NUM_THREADS is kept; outside SLURM, a count set in a process
-    that had already imported torch is kept too.
-    """
-    from repro.launch.threads import choose_threads, configure_threads
-
-    fresh = configure_threads() is not None
-    import torch
-
-    n = choose_threads()
-    if (fresh or "SLURM_CPUS_PER_TASK" in os.environ) and torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-    return torch.get_num_threads()
-
-
-def in_submitit_job() -> bool:
-    return "SUBMITIT_EXECUTOR" in os.environ
-
-
-def _job_id() -> str:
-    return str(submitit.JobEnvironment().job_id)
-
-
-def _nodes() -> list:
-    try:
-        return list(submitit.JobEnvironment().hostnames)
-    except Exception:    # an odd node list: the raw text is still worth recording
-        return [os.environ.get("SLURM_JOB_NODELIST", "")]
-
-
-def note_training_run(run_dir) -> None:
-    """Rank 0 of a training job: one line per start in <run dir>/slurm_runs.jsonl (for records)."""
-    if not in_submitit_job() or int(os.environ.get("SLURM_PROCID") or 0) != 0:
-        return
-    from repro.io import append_text
-
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    line = {"job_id": _job_id(), "restart": int(os.environ.get("SLURM_RESTART_COUNT") or 0),
-            "nodes": _nodes(), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    append_text(Path(run_dir) / RUNS_FILE, json.dumps(line) + "\n")
-
-
-def slurm_record(run_dir) -> Optional[dict]:
-    """The `slurm` field of a record written by an evaluation job: its own job id, requeues and
-    nodes, and those of the training job(s) that wrote the run dir; None outside SLURM."""
-    if not in_submitit_job():
-        return None
-    runs = []
-    with contextlib.suppress(OSError):
-        for line in (Path(run_dir) / RUNS_FILE).read_text().splitlines():
-            with contextlib.suppress(ValueError):
-                runs.append(json.loads(line))
-    ids = list(dict.fromkeys(str(r.get("job_id")) for r in runs))
-    restarts = {i: max(int(r.get("restart") or 0) for r in runs if str(r.get("job_id")) == i) for i in ids}
-    train = {"job_ids": ids, "requeues": sum(restarts.values()),
-             "nodes": sorted({n for r in runs for n in (r.get("nodes") or [])})}
-    own = {"job_id": _job_id(), "requeues": int(os.environ.get("SLURM_RESTART_COUNT") or 0), "nodes": _nodes()}
-    return {"train": train, "eval": own}
 
 
 def train_one(row_id: str, overrides, run_root, max_steps, smoke) -> str:
@@ -303,24 +107,6 @@ def train_one(row_id: str, overrides, run_root, max_steps, smoke) -> str:
     note_training_run(run_dir)
     on_eval = metric_callback(row, run_dir, device=resolve_device(row.runtime.device))
     return str(train_row(row, run_dir, max_steps=max_steps, progress=False, on_eval=on_eval))
-
-
-def _take_signal(sig, handler):
-    """Main thread: install `handler` for `sig` and let the signal in (jobstart held it back).
-    Returns the handler it replaced (submitit's, in a job), or None off the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    previous = signal.signal(sig, handler)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
-    return previous
-
-
-def _leave_signal(sig, previous) -> None:
-    if threading.current_thread() is not threading.main_thread():
-        return
-    # In a job the work is done (or handed to the requeue): a late signal must not turn a
-    # finished job into a FAILED one, so it is ignored from here on.
-    signal.signal(sig, signal.SIG_IGN if in_submitit_job() else (previous or signal.SIG_DFL))
 
 
 class TrainJob(submitit.helpers.Checkpointable):

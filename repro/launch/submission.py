@@ -1,5 +1,5 @@
 """Planning and submission of rows to SLURM: one training job per training key, then its
-evaluations (the jobs themselves and the executors: repro/launch/slurm.py)."""
+evaluations (the jobs themselves: repro/launch/slurm.py; their executors: executors.py)."""
 from __future__ import annotations
 
 import re
@@ -16,7 +16,8 @@ from repro.launch.joblog import record_job, slurm_folder
 from repro.launch.jobstates import check_slurm
 from repro.launch.profiles import Profile
 from repro.rows.group import group_by_training_key
-from repro.launch.slurm import EvalJob, TrainJob, make_executor, sbatch_text
+from repro.launch.executors import make_executor, sbatch_text
+from repro.launch.slurm import EvalJob, TrainJob
 
 
 @dataclass

@@ -42,7 +42,7 @@ def ddp_probe():
     import torch
     import torch.distributed as dist
 
-    from repro.launch.slurm import setup_distributed
+    from repro.launch.jobenv import setup_distributed
 
     rank, world, local = setup_distributed()
     t = torch.tensor([float(rank + 1)])

@@ -15,7 +15,7 @@ import pytest
 
 import jobfns
 from repro.cli import main as repro_main
-from repro.launch import joblog, slurm, submission
+from repro.launch import executors, joblog, slurm, submission
 from repro.launch.profiles import load_profile
 
 pytestmark = pytest.mark.slurm
@@ -47,20 +47,20 @@ def _status(capsys, root):
 
 
 def test_submit_one_job_returns_its_result(run_root):
-    ex = slurm.make_executor(_profile(), joblog.slurm_folder(run_root), name="add")
+    ex = executors.make_executor(_profile(), joblog.slurm_folder(run_root), name="add")
     job = ex.submit(jobfns.add, 2, 3)
     assert _result(job, 120) == 5
 
 
 def test_array_of_three(run_root):
-    ex = slurm.make_executor(_profile(), joblog.slurm_folder(run_root), name="square")
+    ex = executors.make_executor(_profile(), joblog.slurm_folder(run_root), name="square")
     jobs = ex.map_array(jobfns.square, [1, 2, 3])
     assert len({j.job_id.split("_")[0] for j in jobs}) == 1, "one array job"
     assert [_result(j, 120) for j in jobs] == [1, 4, 9]
 
 
 def test_two_tasks_init_torch_distributed(run_root):
-    ex = slurm.make_executor(_profile(), joblog.slurm_folder(run_root), name="ddp", tasks_per_node=2)
+    ex = executors.make_executor(_profile(), joblog.slurm_folder(run_root), name="ddp", tasks_per_node=2)
     job = ex.submit(jobfns.ddp_probe)
     res = sorted(_result(job, 180, all_tasks=True))
     assert [r[:3] for r in res] == [(0, 2, 0), (1, 2, 1)]
@@ -72,13 +72,13 @@ def test_preempted_trainjob_saves_on_signal_and_resumes(run_root):
     prof = _profile()
     folder = joblog.slurm_folder(run_root)
     # The victim takes both CPUs of the node, so the `high` job can only run by preempting it.
-    ex = slurm.make_executor(prof, folder, name="victim", cpus_per_task=2)
+    ex = executors.make_executor(prof, folder, name="victim", cpus_per_task=2)
     steps = 16
     job = ex.submit(slurm.TrainJob(jobfns.fake_train, hooks="jobfns", checkpoint_wait_s=prof.checkpoint_wait_s),
                     "fake/row", (), str(run_root), steps, False)
     progress = Path(run_root) / "fake__row" / "progress"
     _wait_for(lambda: progress.exists() and int(progress.read_text() or 0) >= 4, 90, "the victim to make progress")
-    hx = slurm.make_executor(prof, folder, name="preemptor", slurm_partition="high", cpus_per_task=1)
+    hx = executors.make_executor(prof, folder, name="preemptor", slurm_partition="high", cpus_per_task=1)
     assert _result(hx.submit(jobfns.add, 1, 1), 120) == 2
     res = _result(job, 180)
     assert res["acc"] == sum(range(steps))

@@ -8,7 +8,7 @@
   on signal -> requeue -> resume) ends bit-identical to an uninterrupted run.
 
 Reference runs are in-process `train_row` calls with 1 torch thread, the same as the jobs get
-(`repro.launch.slurm.limit_threads`: cpus_per_task=1), so thread-count-dependent reduction order cannot
+(`repro.launch.jobenv.limit_threads`: cpus_per_task=1), so thread-count-dependent reduction order cannot
 differ between the two sides.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ import torch
 import jobfns
 from repro.cli import main as repro_main
 from repro.io import safe_torch_load
-from repro.launch import joblog, jobstates, slurm, submission
+from repro.launch import executors, joblog, jobstates, slurm, submission
 from repro.launch.profiles import load_profile
 from repro.rows import load_row
 from repro.train.checkpoint import checkpoints
@@ -243,7 +243,7 @@ DDP_OVERRIDES = (
 def test_two_task_ddp_equals_one_process(run_root):
     row = load_row("demo/digits/nfe1", overrides=DDP_OVERRIDES, smoke=True)
     assert row.model.dropout == 0.0 and row.loss.coupling == "none" and row.total_steps == 5
-    ex = slurm.make_executor(load_profile("local"), joblog.slurm_folder(run_root), name="ddp",
+    ex = executors.make_executor(load_profile("local"), joblog.slurm_folder(run_root), name="ddp",
                               tasks_per_node=2, cpus_per_task=1)
     job = ex.submit(slurm.TrainJob(), row.id, DDP_OVERRIDES, str(run_root), None, True)
     ref = _reference(row)  # meanwhile, the 1-process run of the same global batch
@@ -293,14 +293,14 @@ def test_preempted_training_resumes_bit_exact(run_root):
     prof = load_profile("local")
     folder = joblog.slurm_folder(run_root)
     row = load_row("demo/digits/nfe1", overrides=PREEMPT_OVERRIDES, smoke=True)
-    ex = slurm.make_executor(prof, folder, name="victim")  # 1 CPU of the node's 2
+    ex = executors.make_executor(prof, folder, name="victim")  # 1 CPU of the node's 2
     job = ex.submit(slurm.TrainJob(checkpoint_wait_s=prof.checkpoint_wait_s),
                     row.id, PREEMPT_OVERRIDES, str(run_root), None, True)
     run_dir = Path(run_root) / row.training_key
     _wait_for(lambda: any(s >= 20 for s in _metric_steps(run_dir)), 180, "the victim to reach step 20")
     # A `high` job asking for the whole node can only run by preempting the victim (GraceTime
     # preemption: USR2 -> request_checkpoint -> save after the current step -> requeue).
-    hx = slurm.make_executor(prof, folder, name="preemptor", slurm_partition="high", cpus_per_task=2)
+    hx = executors.make_executor(prof, folder, name="preemptor", slurm_partition="high", cpus_per_task=2)
     assert _finish(hx.submit(jobfns.add, 1, 1), 120) == 2
     at_preemption = max(_metric_steps(run_dir))
     ref = _reference(row)  # the uninterrupted run, while the victim waits and resumes

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from repro.io import safe_torch_load
-from repro.launch import joblog, slurm, submission
+from repro.launch import jobenv, joblog, submission
 from repro.launch.profiles import load_profile
 from repro.rows import load_row
 from repro.train.checkpoint import checkpoints, step_of
@@ -143,7 +143,7 @@ def test_signal_at_every_moment_ends_requeued_or_completed(slurm_cluster, tmp_pa
     assert b_steps[0] == 1 and 1 < b_steps[1] < EVERY and b_steps[2:] == [EVERY, STEPS], b_steps
     steps = _metric_steps(run_b)
     assert steps == list(range(1, STEPS + 1)), "each step logged once: resumed where the save left off"
-    starts = [json.loads(x) for x in (run_b / slurm.RUNS_FILE).read_text().splitlines()]
+    starts = [json.loads(x) for x in (run_b / jobenv.RUNS_FILE).read_text().splitlines()]
     assert [s["restart"] for s in starts] == [0, 1, 2, 3] and {s["job_id"] for s in starts} == {b["job_id"]}
 
     # The record: written once, by the evaluation that was signalled, naming the jobs and requeues.
