@@ -1,11 +1,12 @@
-"""Bad inputs: every case goes through the CLI (where one exists), exits 2 with ONE line on stderr
-that names the problem, and writes or changes nothing (the isolated dirs are snapshotted).
+"""Bad inputs a run reads: rows and their gin files, overrides and spec fields, row ids, datasets
+and latent caches, checkpoints and assets. Every case goes through the CLI (where one exists),
+exits 2 with ONE line on stderr that names the problem, and writes or changes nothing (the
+isolated dirs are snapshotted). Records, tables and cluster profiles:
+test_reliability_bad_records_profiles.py.
 
 The corpus lives in tests/bad_inputs/ (see its README); CASES below is the table of cases and the
 exact message substrings the user gets.
 """
-import errno
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -13,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers.bad_inputs import CORPUS, check_case
 from repro.cli import main
 from repro.io import ReproError
 
-CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 GIN = Path(__file__).resolve().parent.parent / "gin"
 TINY = ["ModelSpec.model_channels=8", "ModelSpec.channels_per_head=8", "TrainSpec.batch_size=16",
         "TrainSpec.total_steps=40", "RuntimeSpec.ckpt_every=1", "RuntimeSpec.log_every=1"]
@@ -66,38 +67,9 @@ def _encode_cifar(tmp, truncate=False):
         p.write_bytes(p.read_bytes()[:1000])
 
 
-def _valid_record():
-    from repro.results.records import make_record, write_record
-    from repro.rows import load_row
-    # provenance pinned clean: the checkout running the tests may be dirty, and only clean records show
-    return write_record(make_record(load_row("demo/digits/nfe1"), {"w2_pixels": 1.0}, {"impl": "t"},
-                                    None, {"wall_s": 1.0, "gpu_hours": 0.0, "steps": 1},
-                                    extra={"git": {"commit": "a" * 40, "dirty": False}}))
-
-
-def _put_record(tmp, corpus_name):
-    d = tmp / "tables" / "results" / "demo" / "digits" / "nfe1"
-    d.mkdir(parents=True)
-    shutil.copy(CORPUS / corpus_name, d / "20250101T000000000000Z-bad.json")
-
-
 def _folder_128(tmp):
     from helpers.datasets import write_folder
     return write_folder(tmp / "faces128", n=2, size=128)
-
-
-def _disk_full(tmp, monkeypatch):
-    """The tables exist; a new record makes one stale; then every fsync fails with ENOSPC."""
-    assert main(["tables"]) == 0
-    _valid_record()
-
-    def full(fd):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    monkeypatch.setattr(os, "fsync", full)
-
-
-def _slurm_unreachable(tmp, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp / "empty-bin"))
 
 
 def _cifar_bytes_labels(tmp):
@@ -148,47 +120,6 @@ def _ckpt_dir_as_step(tmp):
     d = tmp / "run-with-dir" / "ckpt" / "step-0000009.pt"
     d.mkdir(parents=True)
     return tmp / "run-with-dir"
-
-
-def _record_with(tmp, **changes):
-    """A valid demo record, one protocol field or the date replaced, placed in the registry."""
-    import json
-
-    from repro.results.records import make_record
-    from repro.rows import load_row
-    rec = make_record(load_row("demo/digits/nfe1"), {"w2_pixels": 1.0}, {"impl": "t"}, None,
-                      {"wall_s": 1.0, "gpu_hours": 0.0, "steps": 1},
-                      extra={"git": {"commit": "a" * 40, "dirty": False}})
-    for k, v in changes.items():
-        if k in ("date", "row"):
-            rec[k] = v
-        else:
-            rec["protocol"][k] = v
-    d = tmp / "tables" / "results" / "demo" / "digits" / "nfe1"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "20250101T000000000000Z-bad.json").write_text(json.dumps(rec))
-
-
-def _fifo_record(tmp):
-    d = tmp / "tables" / "results" / "demo" / "digits" / "nfe1"
-    d.mkdir(parents=True)
-    os.mkfifo(d / "20250101T000000000000Z-fifo.json")
-
-
-def _outside_link(tmp):
-    import json
-    _record_with(tmp)
-    src = tmp / "tables" / "results" / "demo" / "digits" / "nfe1" / "20250101T000000000000Z-bad.json"
-    outside = tmp / "outside.json"
-    outside.write_text(src.read_text())
-    src.unlink()
-    src.symlink_to(outside)
-
-
-def _profile(tmp, text, raw=False):
-    p = tmp / "site.toml"
-    p.write_bytes(text if raw else text.encode())
-    return str(p)
 
 
 def _bad_set(binding, command="train", *expected):
@@ -257,19 +188,6 @@ CASES = {
                                                    "EvalSpec.metric='fid'", "--ckpt", str(c), "--no-record",
                                                    "--num", "4", "--no-progress"],
                                   ["Inception weights for clean-fid mode", "repro fetch --only inception"]),
-    "malformed_record": (lambda t, m, c: (_put_record(t, "record_malformed.json"), ["tables"])[1],
-                         ["-bad.json: malformed JSON", "move it out of the registry"]),
-    "record_of_unknown_schema": (lambda t, m, c: (_put_record(t, "record_future_schema.json"), ["tables"])[1],
-                                 ["-bad.json: unknown schema_version 99"]),
-    "disk_full_while_writing": (lambda t, m, c: (_disk_full(t, m), ["tables"])[1],
-                                ["cannot write (No space left on device)", "the file was left as it was"]),
-    "slurm_unreachable": (lambda t, m, c: (_slurm_unreachable(t, m), ["submit", "demo/digits/nfe1"])[1],
-                          ["SLURM not reachable: no `sbatch`/`scontrol` on PATH"]),
-    "profile_unknown_field": (lambda t, m, c: ["submit", "demo/digits/nfe1", "--dry-run", "--profile",
-                                               str(CORPUS / "profile_unknown_field.toml")],
-                              ["profile_unknown_field.toml: unknown field 'gpus_per_nodes'", "known fields:"]),
-    "profile_unknown_name": (lambda t, m, c: ["submit", "demo/digits/nfe1", "--dry-run", "--profile", "nope"],
-                             ["no profile 'nope'"]),
     "unknown_asset": (lambda t, m, c: ["fetch", "--only", "nope", "--dry-run"], ["--only nope: no such asset"]),
     # -- every spec field validated at load, the same in show, submit --dry-run and train
     "micro_batch_negative": _bad_set("RuntimeSpec.micro_batch=-4", "train", "> 0"),
@@ -307,22 +225,6 @@ CASES = {
     "checkpoint_is_a_directory": (lambda t, m, c: ["eval", "demo/digits/nfe1", *TINY_SETS, "--ckpt",
                                                    str(_ckpt_dir_as_step(t)), "--no-record"],
                                   ["run-with-dir: run directory has no checkpoints"]),
-    # -- records that would make a table lie
-    "record_num_samples_infinite": (lambda t, m, c: (_record_with(t, num_samples=float("inf")), ["tables"])[1],
-                                    ["protocol.num_samples = inf", "non-negative integer"]),
-    "record_num_samples_list": (lambda t, m, c: (_record_with(t, num_samples=[1, 2]), ["tables"])[1],
-                                ["protocol.num_samples = [1, 2]"]),
-    "record_dated_2099": (lambda t, m, c: (_record_with(t, date="2099-01-01T00:00:00.000000Z"), ["tables"])[1],
-                          ["lies in the future"]),
-    "record_impossible_date": (lambda t, m, c: (_record_with(t, date="2099-99-99T99:99:99.000000Z"),
-                                                ["tables"])[1], ["is not a real date"]),
-    "record_huge_string": (lambda t, m, c: (_record_with(t, impl="x" * 2_000_000), ["tables"])[1],
-                           ["larger than any record"]),
-    "record_fifo": (lambda t, m, c: (_fifo_record(t), ["tables", "--check"])[1], ["not a regular file"]),
-    "record_symlink_outside": (lambda t, m, c: (_outside_link(t), ["tables"])[1],
-                               ["a symlink leaving the registry"]),
-    "record_unknown_row": (lambda t, m, c: (_record_with(t, row="demo/digits/nfe7"), ["tables", "--check"])[1],
-                           ["holds row 'demo/digits/nfe7' but lies under demo/digits/nfe1/"]),
     # -- data
     "cifar_labels_as_bytes": (lambda t, m, c: ["data", "prepare", "cifar10", "--src", str(_cifar_bytes_labels(t)),
                                                "--allow-nonstandard", "--no-progress"],
@@ -330,66 +232,12 @@ CASES = {
     "png_decompression_bomb": (lambda t, m, c: ["data", "prepare", "celebahq256", "--src", str(_png_bomb(t)),
                                                 "--allow-nonstandard", "--no-progress"],
                                ["huge.png: image too large to decode safely"]),
-    # -- cluster profiles
-    "profile_newline_in_partition": (lambda t, m, c: ["submit", "demo/digits/nfe1", "--dry-run", "--profile",
-                                                      _profile(t, 'partition = "gpu\\n#SBATCH --wrap=x"\n')],
-                                     ["field 'partition' holds a control character"]),
-    "profile_nodes_huge": (lambda t, m, c: ["submit", "demo/digits/nfe1", "--dry-run", "--profile",
-                                            _profile(t, "nodes = 100000000000\n")], ["is out of range"]),
-    "profile_nodes_float": (lambda t, m, c: ["submit", "demo/digits/nfe1", "--dry-run", "--profile",
-                                             _profile(t, "nodes = 1e20\n")], ["must be a non-negative integer"]),
-    "profile_not_utf8": (lambda t, m, c: ["submit", "demo/digits/nfe1", "--dry-run", "--profile",
-                                          _profile(t, b'partition = "\xff"\n', raw=True)], ["not UTF-8 text"]),
 }
-
-
-def _snapshot(root: Path) -> dict:
-    out = {}
-    for d, dirs, files in os.walk(root):
-        for x in dirs:
-            out[os.path.relpath(os.path.join(d, x), root)] = "dir"
-        for x in files:
-            p = os.path.join(d, x)
-            if os.path.islink(p) or not os.path.isfile(p):     # a FIFO case: opening it would block
-                out[os.path.relpath(p, root)] = f"special {os.lstat(p).st_mode:o}"
-                continue
-            out[os.path.relpath(p, root)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
-    return out
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input(case, isolated, monkeypatch, capsys, trained):
-    monkeypatch.delenv("REPRO_GIN", raising=False)
-    setup, expected = CASES[case]
-    try:
-        argv = setup(isolated, monkeypatch, trained)
-        capsys.readouterr()
-        before = _snapshot(isolated)
-        rc = main(argv)
-        out, err = capsys.readouterr()
-        after = _snapshot(isolated)
-    finally:
-        os.environ.pop("REPRO_GIN", None)
-    assert rc == 2, (rc, out, err)
-    # one error line (a preceding 'warning:' line, e.g. --allow-nonstandard's, is allowed)
-    lines = [x for x in err.strip().splitlines() if ": warning: " not in x]
-    assert len(lines) == 1 and " error: " in lines[0], err
-    for s in expected:
-        assert s in lines[0], f"{s!r} not in {lines[0]!r}"
-    assert after == before, f"{case} wrote or changed files: " + str(
-        {k: (before.get(k), after.get(k)) for k in set(before) | set(after) if before.get(k) != after.get(k)})
-    print(f"\n{case}: {lines[0]}")
-
-
-def test_stale_tables_check_exits_1_with_a_diff(isolated, capsys):
-    assert main(["tables"]) == 0
-    _valid_record()
-    capsys.readouterr()
-    before = _snapshot(isolated)
-    assert main(["tables", "--check"]) == 1
-    out = capsys.readouterr().out
-    assert "---" in out and "+++" in out and "stale or missing; run `repro tables`" in out
-    assert _snapshot(isolated) == before
+    check_case(case, *CASES[case], isolated, monkeypatch, capsys, trained)
 
 
 def test_reference_statistics_of_another_dataset(tmp_path):
@@ -405,19 +253,6 @@ def test_reference_statistics_of_another_dataset(tmp_path):
     msg = str(e.value)
     assert "\n" not in msg and "reference statistics were computed for dataset=cifar10" in msg
     assert "asked for dataset=celebahq256" in msg and p.read_bytes() == before
-
-
-def test_disk_full_leaves_target_and_no_temp(tmp_path, monkeypatch):
-    from repro.io import atomic_write_text
-    target = tmp_path / "t.txt"
-    target.write_text("old")
-
-    def full(fd):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(ReproError, match="No space left on device"):
-        atomic_write_text(target, "new" * 1000)
-    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["t.txt"]
 
 
 def test_nan_loss_stops_naming_step_and_last_good_checkpoint(isolated, capsys):
