@@ -75,7 +75,7 @@ def root(tmp_path):
 def test_values_in_place(root):
     out = tables.render_tables(ROWS, registry.load_records(root), PAPER_ROWS)
     assert set(out) == {"ict_cifar10.md", "ict_imagenet64.md", "slct_table1.md",
-                        "slct_table2.md", "demo.md"}
+                        "slct_table2.md", "demo.md", "toy.md"}
     c = _line(out["ict_imagenet64.md"], "| iCT ")
     assert c[1:] == ["iCT", "1", "4.02", "4.20", "+0.18", "within tolerance",
                      "0.70", "0.650", "-0.050", "outside tolerance",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-_EXPORTS = {"TrainJob": "slurm", "EvalJob": "slurm", "plan_jobs": "slurm", "submit_rows": "slurm",
+_EXPORTS = {"TrainJob": "slurm", "EvalJob": "slurm", "plan_jobs": "submission", "submit_rows": "submission",
             "load_profile": "profiles", "run_rows": "local"}
 
 __all__ = sorted(_EXPORTS)
