@@ -90,9 +90,10 @@ def _train_with_forced_losses(run_dir, forced, steps, monkeypatch):
     def make(*a, **k):
         fn = real(*a, **k)
 
-        def step_fn(step, idx):
-            loss = fn(step, idx)
+        def step_fn(step, *args):
+            loss = fn(step, *args)
             return torch.full_like(loss, forced[step]) if step in forced else loss
+        step_fn.close = fn.close     # the loop shuts the step's OT worker down through it
         return step_fn
     monkeypatch.setattr(loop, "_make_step", make)
     row = load_row("demo/digits/nfe1", overrides=["ModelSpec.model_channels=8", "TrainSpec.batch_size=16",

@@ -11,9 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -22,73 +19,9 @@ import torch
 from repro.io import ReproError, append_text, atomic_write_json, atomic_write_text
 from repro.specs import Row
 from repro.train import build
+from repro.train import stopping
 from repro.train.checkpoint import load_latest, save_checkpoint
 from repro.train.ot_pairs import NextPairs
-
-_checkpoint_requested = threading.Event()
-_checkpoint_saved = threading.Event()
-
-
-def request_checkpoint() -> None:
-    """Ask the running loop to checkpoint after the current step and return (SLURM preemption)."""
-    _checkpoint_saved.clear()
-    _checkpoint_requested.set()
-
-
-def wait_checkpoint_saved(timeout: float) -> bool:
-    return _checkpoint_saved.wait(timeout)
-
-
-class CheckpointRequested(Exception):
-    """Raised out of train_row after it saved a checkpoint because request_checkpoint() was called."""
-
-
-class TrainingStopped(ReproError):
-    """SIGTERM or SIGINT stopped training after a checkpoint; the CLI exits 128 + signal number."""
-
-    def __init__(self, signum: int, message: str):
-        super().__init__(message)
-        self.exit_code = 128 + signum
-
-
-_stop_signal: list = [None]     # the signal that asked the loop to stop, while one is pending
-
-
-@contextlib.contextmanager
-def _save_on_signals():
-    """While training: SIGTERM/SIGINT save a checkpoint after the current step, then stop.
-
-    `kill`, `timeout` and most schedulers send SIGTERM; Ctrl-C sends SIGINT. Handlers someone else
-    installed (submitit's on SLURM) are left alone. A second signal stops at once.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        if _stop_signal[0] is not None:
-            raise KeyboardInterrupt
-        _stop_signal[0] = signum
-        print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this step, then stopping "
-              f"(send it again to stop now)", file=sys.stderr, flush=True)
-        request_checkpoint()
-
-    previous = {}
-    for s in (signal.SIGTERM, signal.SIGINT):
-        if signal.getsignal(s) in (signal.SIG_DFL, signal.default_int_handler):
-            previous[s] = signal.signal(s, handler)
-    try:
-        yield
-        late = _stop_signal[0]
-        if late is not None:     # arrived after the final checkpoint was written
-            _checkpoint_requested.clear()
-            raise TrainingStopped(late, f"stopped by {signal.Signals(late).name} after training finished; "
-                                        f"its final checkpoint is saved; run the same command again to go on")
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-        _stop_signal[0] = None
-
 
 def _mix(*xs: int) -> int:
     """A 63-bit seed from integers (splitmix64 steps), so (seed, k) pairs never collide in practice."""
@@ -207,7 +140,7 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
     window, t0 = 0, time.perf_counter()
     last_saved = ckpt_path
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_save_on_signals())
+        stack.enter_context(stopping.save_on_signals())
         stack.callback(lambda: bar is not None and bar.close())
         stack.callback(step_fn.close)
         while step < stop:
@@ -220,7 +153,7 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
             step += 1
             window += 1
             boundary = step % rt.log_every == 0 or step == stop
-            save = step % rt.ckpt_every == 0 or step == stop or _checkpoint_requested.is_set()
+            save = step % rt.ckpt_every == 0 or step == stop or stopping.requested()
             if boundary or save:
                 if int(bad_step) >= 0:
                     raise ReproError(
@@ -260,15 +193,8 @@ def train_row(row: Row, run_dir, max_steps: int | None = None, progress: bool = 
                         step=step, model=f.state_dict(), optimizer=opt.state_dict(), ema=ema.state_dict(),
                         training_key=row.training_key, spec=json.dumps(row.training_spec(), sort_keys=True),
                         wall_s=wall + (time.perf_counter() - t0), world=world), keep=rt.keep_ckpts)
-                if _checkpoint_requested.is_set():
-                    _checkpoint_requested.clear()
-                    _checkpoint_saved.set()
-                    if _stop_signal[0] is not None:
-                        name = signal.Signals(_stop_signal[0]).name
-                        raise TrainingStopped(_stop_signal[0], (
-                            f"stopped by {name} after step {step}; checkpoint: {last_saved}; "
-                            f"run the same command again to resume"))
-                    raise CheckpointRequested(str(last_saved))
+                if stopping.requested():
+                    stopping.saved(last_saved, step)
     return run_dir
 
 
