@@ -79,6 +79,7 @@ def run(args) -> int:
     print(f"repro tables: {len(changed)} written, {len(rendered) - len(changed)} unchanged")
     shown = select_shown(records)
     ids = set() if shown is None or len(shown) == 0 else set(shown["row"])
+    ids -= records.attrs.get("unlinked_rows", set())
     lacking = sorted(ids - tables.existing_reports(root, ids))
     if lacking:
         print(f"repro tables: {len(lacking)} shown result(s) have no report page to link: "

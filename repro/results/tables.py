@@ -373,6 +373,15 @@ def write_tables(rendered: dict, out_dir) -> list:
     return changed
 
 
+NO_REPORT_LINKS = ("toy.md",)
+
+
+def _row_file(row):
+    claim = row["claim"] if isinstance(row, dict) else dataclasses.asdict(row.claim)
+    claim = dataclasses.asdict(claim) if dataclasses.is_dataclass(claim) else claim
+    return table_file(claim.get("paper", ""), claim.get("table", ""))
+
+
 def render_registry(root=None, with_records=False):
     """(render_tables output, root) for the registry at `root` and every gin row; with
     `with_records`, the loaded records (load_records' DataFrame) come third."""
@@ -389,6 +398,10 @@ def render_registry(root=None, with_records=False):
     rendered = render_tables(rows, records, PAPER_ROWS, existing_reports(root, ids))
     # records no table can show (their row has no gin file): --check fails on them
     records.attrs["unknown_rows"] = unknown_row_records(records, rows)
+    # rows whose table has no Report column (toy.md: a toy row's page would set its W2 against
+    # the paper's FID); `repro tables` does not ask for their pages
+    records.attrs["unlinked_rows"] = {r["id"] if isinstance(r, dict) else r.id for r in rows
+                                      if _row_file(r) in NO_REPORT_LINKS}
     return (rendered, root, records) if with_records else (rendered, root)
 
 
