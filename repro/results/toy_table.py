@@ -56,7 +56,7 @@ def render_toy(title, placed, groups, fmt_text) -> str:
         stats = {i.id: _stats(groups.get(i.id)) for i in infos}
         ranked = sorted((s["mean"], i.id) for i in infos if (s := stats[i.id]))
         toy_rank = {rid: k + 1 for k, (_, rid) in enumerate(ranked)}
-        body, verdicts, resolved = [], [], []
+        body, verdicts = [], []
         for k, info in enumerate(infos):
             s, group = stats[info.id], groups.get(info.id) or []
             for acc, name in ((floor, "_heldout_baseline"), (untrained, "_untrained")):
@@ -78,29 +78,24 @@ def render_toy(title, placed, groups, fmt_text) -> str:
             if group and info.row is not None:
                 notes += [f"not clean: {p}" for p in provenance_problems(group[-1], info.row)]
             if s:
-                t, e = sp.seeds_of(group)
+                t, _ = sp.seeds_of(group)
                 notes.append(f"{s['n']} records ({t} training seed{'s' if t != 1 else ''})")
             body.append([fmt_text(info.label), info.nfe, fmt_text(info.claim.get("mirrors", "")),
                          "–" if fid is None else f"{fid:.2f}", k + 1,
                          f"{s['mean']:.1f} ± {s['std']:.1f}" if s else "pending",
                          toy_rank.get(info.id, ""), vs, "; ".join(notes)])
         # every pair the paper orders, not only neighbours: which toy differences exceed the spread
-        for a in range(len(infos)):
-            for b in range(a + 1, len(infos)):
-                x, y = infos[a], infos[b]
-                if stats[x.id] and stats[y.id] and x.claim.get("fid") != y.claim.get("fid"):
-                    v, d, band = compare(stats[x.id], stats[y.id])
-                    if v != UNRESOLVED:
-                        resolved.append(f"{fmt_text(x.label)} over {fmt_text(y.label)} {v} "
-                                        f"(Δ {d:+.1f}, band {band:.1f})")
+        pairs = [(x, y, *compare(stats[x.id], stats[y.id]))
+                 for a, x in enumerate(infos) for y in infos[a + 1:]
+                 if stats[x.id] and stats[y.id] and x.claim.get("fid") != y.claim.get("fid")]
+        resolved = [f"{fmt_text(x.label)} over {fmt_text(y.label)} {v} (Δ {d:+.1f}, band {band:.1f})"
+                    for x, y, v, d, band in pairs if v != UNRESOLVED]
+        n_pairs = len(pairs)
         out += [f"## {fmt_text(head)}", "",
                 tabulate(body, headers=["Toy row", "NFE", "Mirrors", "Paper FID", "Paper rank",
                                         "Toy W2 (mean ± std)", "Toy rank",
                                         "Toy vs the paper's next-better row", "Notes"],
                          tablefmt="github", disable_numparse=True), ""]
-        n_pairs = sum(1 for a in range(len(infos)) for b in range(a + 1, len(infos))
-                      if stats[infos[a].id] and stats[infos[b].id]
-                      and infos[a].claim.get("fid") != infos[b].claim.get("fid"))
         if n_pairs:
             out.append(f"Neighbours in the paper's order: {verdicts.count(AGREES)} agree, "
                        f"{verdicts.count(DISAGREES)} disagree, {verdicts.count(UNRESOLVED)} within "
