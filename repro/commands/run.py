@@ -129,7 +129,7 @@ def _refresh_tables(root, new_records, pages=()):
     from pathlib import Path
 
     from repro.results.selection import smoke_paths
-    from repro.results.tables import render_registry, write_tables
+    from repro.results.table_files import render_registry, write_tables
 
     rendered, root, records = render_registry(root, with_records=True)
     for path in smoke_paths(records):

@@ -21,10 +21,10 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import sys
 
-    from repro.results import tables
+    from repro.results import table_files
     from repro.results.selection import select_shown, shown_mask, smoke_paths
 
-    rendered, root, records = tables.render_registry(args.root, with_records=True)
+    rendered, root, records = table_files.render_registry(args.root, with_records=True)
     smoke = smoke_paths(records)
     for path in smoke:
         print(f"{'error' if args.check else 'warning'}: {path}: a smoke record (row_args.smoke "
@@ -57,10 +57,10 @@ def run(args) -> int:
               f"delete them and re-run", file=sys.stderr)
         return 2
     if args.check:
-        diffs = tables.check_tables(rendered, root)
+        diffs = table_files.check_tables(rendered, root)
         for d in diffs:
             print(d, end="" if d.endswith("\n") else "\n")
-        missing = tables.missing_reports(root, rendered)
+        missing = table_files.missing_reports(root, rendered)
         for path, link in missing:
             print(f"{path}: links {link}, which does not exist; `repro report ROW` writes it "
                   f"(from the run directory), then `repro tables`")
@@ -73,14 +73,14 @@ def run(args) -> int:
             return 1
         print(f"repro tables: {len(rendered)} tables under {root} are up to date")
         return 0
-    changed = tables.write_tables(rendered, root)
+    changed = table_files.write_tables(rendered, root)
     for path in changed:
         print(f"wrote {path}")
     print(f"repro tables: {len(changed)} written, {len(rendered) - len(changed)} unchanged")
     shown = select_shown(records)
     ids = set() if shown is None or len(shown) == 0 else set(shown["row"])
     ids -= records.attrs.get("unlinked_rows", set())
-    lacking = sorted(ids - tables.existing_reports(root, ids))
+    lacking = sorted(ids - table_files.existing_reports(root, ids))
     if lacking:
         print(f"repro tables: {len(lacking)} shown result(s) have no report page to link: "
               f"`repro report {' '.join(lacking)}` writes them (then run `repro tables` again)")

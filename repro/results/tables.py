@@ -11,15 +11,13 @@ position; sections follow in the order of their first row. Within a section the 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
-from pathlib import Path
 
-from repro.io import atomic_write_text
 from repro.results import tolerances as tol
 from repro.results.paper_numbers import PAPER_ROWS
 from repro.results import spread as sp
 from repro.results.records import SELECTION_RULE, provenance_problems, select_shown
+from repro.results.toy_table import render_toy
 
 # file -> (title, metrics (None: whatever the demo records hold), extra columns,
 #          (Claim.paper in lower case, the Claim.table values the file shows))
@@ -37,6 +35,9 @@ TABLES = {
     "toy.md": ("Toy ablations: the papers' ablation blocks at CPU scale, beside the paper's numbers",
                ("w2_pixels",), (), ("toy", ("slct2a", "slct2b", "slct2c", "slct2d", "ict"))),
 }
+# Tables with a layout of their own: renderer(title, placed rows, seed groups, text escaper).
+# They have no Report column (a toy row's page would set its W2 against the paper's FID).
+OWN_RENDERERS = {"toy.md": render_toy}
 _FILE_OF = {(paper, table): f for f, (_, _, _, (paper, tables)) in TABLES.items() for table in tables}
 
 
@@ -96,6 +97,12 @@ def _info(row):
                  batch=row.train.batch_size, training_key=row.training_key,
                  intended=intended, section=claim["section"], group=claim["group"],
                  order=claim["order"], row=row)
+
+
+def row_file(row):
+    """The file that shows a row (a repro.specs.Row or _info's dict form); None when none does."""
+    claim = _info(row).claim
+    return table_file(claim.get("paper", ""), claim.get("table", ""))
 
 
 def _v(rec, key):
@@ -310,10 +317,8 @@ def render_tables(rows, records_df, paper_rows=PAPER_ROWS, reports=frozenset()) 
             placed[f].append(info)
     out = {}
     for fname, (title, metrics, extra, _) in TABLES.items():
-        if fname == "toy.md":
-            from repro.results.toy_table import render_toy
-
-            out[fname] = render_toy(title, placed[fname], groups, _text)
+        if fname in OWN_RENDERERS:
+            out[fname] = OWN_RENDERERS[fname](title, placed[fname], groups, _text)
             continue
         demo_metrics = None
         if metrics is None:   # demo: show whatever the shown records hold under `ours`
@@ -325,89 +330,3 @@ def render_tables(rows, records_df, paper_rows=PAPER_ROWS, reports=frozenset()) 
         out[fname] = _render_file(title, metrics, extra, placed[fname], shown, demo_metrics,
                                   frozenset(reports), groups)
     return out
-
-
-def check_tables(rendered: dict, out_dir) -> list:
-    """Unified diffs (one string per stale or missing file); empty when all are fresh."""
-    diffs = []
-    for name, text in sorted(rendered.items()):
-        path = Path(out_dir) / name
-        old = path.read_text(encoding="utf-8") if path.is_file() else ""
-        if old != text:
-            diffs.append("".join(difflib.unified_diff(
-                old.splitlines(True), text.splitlines(True),
-                fromfile=f"{path} (on disk{'' if path.is_file() else ', missing'})",
-                tofile=f"{path} (from the registry)")))
-    return diffs
-
-
-def existing_reports(root, row_ids) -> set:
-    """The ids among `row_ids` whose report page lies under `root` (report_link)."""
-    return {i for i in row_ids if (Path(root) / report_link(i)).is_file()}
-
-
-def missing_reports(out_dir, names=None) -> list:
-    """(table path, link) for every report link in the tables on disk under `out_dir` (the files
-    of TABLES, or `names`) whose page is not there."""
-    import re
-
-    out = []
-    for name in sorted(names or TABLES):
-        path = Path(out_dir) / name
-        text = path.read_text(encoding="utf-8") if path.is_file() else ""
-        for link in re.findall(r"\]\((" + REPORTS + r"/[^)]+)\)", text):
-            if not (Path(out_dir) / link).is_file():
-                out.append((path, link))
-    return out
-
-
-def write_tables(rendered: dict, out_dir) -> list:
-    """Write the tables of `rendered` (render_tables' output) that changed, atomically; returns
-    their paths."""
-    changed = []
-    for name, text in sorted(rendered.items()):
-        path = Path(out_dir) / name
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            atomic_write_text(path, text)
-            changed.append(path)
-    return changed
-
-
-NO_REPORT_LINKS = ("toy.md",)
-
-
-def _row_file(row):
-    claim = row["claim"] if isinstance(row, dict) else dataclasses.asdict(row.claim)
-    claim = dataclasses.asdict(claim) if dataclasses.is_dataclass(claim) else claim
-    return table_file(claim.get("paper", ""), claim.get("table", ""))
-
-
-def render_registry(root=None, with_records=False):
-    """(render_tables output, root) for the registry at `root` and every gin row; with
-    `with_records`, the loaded records (load_records' DataFrame) come third."""
-    import importlib
-
-    from repro.results.records import load_records, tables_root
-
-    root = tables_root(root)
-    # by module name, so that a test can stand in a repro.rows of its own (sys.modules)
-    rows = importlib.import_module("repro.rows").all_rows()
-    records = load_records(root)
-    shown = select_shown(records)
-    ids = set() if shown is None or len(shown) == 0 else set(shown["row"])
-    rendered = render_tables(rows, records, PAPER_ROWS, existing_reports(root, ids))
-    # records no table can show (their row has no gin file): --check fails on them
-    records.attrs["unknown_rows"] = unknown_row_records(records, rows)
-    # rows whose table has no Report column (toy.md: a toy row's page would set its W2 against
-    # the paper's FID); `repro tables` does not ask for their pages
-    records.attrs["unlinked_rows"] = {r["id"] if isinstance(r, dict) else r.id for r in rows
-                                      if _row_file(r) in NO_REPORT_LINKS}
-    return (rendered, root, records) if with_records else (rendered, root)
-
-
-def unknown_row_records(records_df, rows) -> list:
-    """Paths of records whose row id names none of `rows`: no table can show them."""
-    if records_df is None or len(records_df) == 0:
-        return []
-    known = {r["id"] if isinstance(r, dict) else r.id for r in rows}
-    return sorted(records_df.loc[~records_df["row"].isin(known), "path"])
