@@ -49,10 +49,14 @@ def _text(path: Path):
         return None
 
 
+# The samples are assembled from parts, so that this file never spells what it forbids.
+_OUTSIDE, _NOTES = "../" + "sha" + "red", "SP" + "EC"
+
+
 def test_the_detector_flags_outside_citations_only():
-    assert offending("see `../" + "shared/SPEC.md` §6")
-    assert offending("# middle sigma: UNCONFIRMED (SPEC 1.9)")
-    assert offending("a number that SPEC calls UNCONFIRMED")
+    assert offending(f"see `{_OUTSIDE}/{_NOTES}.md` §6")
+    assert offending(f"# middle sigma: UNCONFIRMED ({_NOTES} 1.9)")
+    assert offending(f"a number that {_NOTES} calls UNCONFIRMED")
     assert offending("as DESIGN.md says")
     assert not offending("from repro.configurables import SPEC_CLASSES")
     assert not offending("TRAINING_SPECS = (...)  # see docs/FIDELITY.md and sLCT §4.4, Eq. 9")
