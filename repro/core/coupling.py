@@ -136,6 +136,15 @@ def _potentials(w: np.ndarray, perm: np.ndarray):
     return None
 
 
+def _reduced(w: np.ndarray, perm: np.ndarray, margin: float = 0.0):
+    """(reduced costs w_ij + v_perm(i) - v_j, v) for potentials v found on w less `margin`, with
+    w[i, perm(i)] = inf (no reassignment); (None, None) when a negative cycle leaves none."""
+    v = _potentials(w - margin, perm)
+    if v is None:
+        return None, None
+    return (w + v[perm][:, None]) - v[None, :], v
+
+
 def _certified(f: _Fast, perm: np.ndarray) -> bool:
     """Whether perm is the float64 path's unique optimum: no cycle of reassignments
     perm(i) -> j saves anything under the worst rounding (module docstring)."""
@@ -146,11 +155,9 @@ def _certified(f: _Fast, perm: np.ndarray) -> bool:
     top = np.abs(f.cost).max() + 2 * f.err.max()
     # The potentials are found for w less a small margin, so that the reduced costs below come out
     # strictly positive, and are then checked against the float64 rounding of w and of the check.
-    v = _potentials(w - 64 * n * _U64 * top, perm)
-    if v is None:
+    red, v = _reduced(w, perm, margin=64 * n * _U64 * top)
+    if red is None:
         return False
-    red = (w + v[perm][:, None]) - v[None, :]
-    red[r, perm] = np.inf
     return bool((red > 16 * _U64 * (3 * top + 2 * np.abs(v).max())).all())
 
 
@@ -161,10 +168,9 @@ def _doubtful(f: _Fast, perm: np.ndarray):
     r = np.arange(n)
     w = f.cost - f.cost[r, perm][:, None]
     w[r, perm] = np.inf
-    v = _potentials(w, perm)
-    if v is None:
+    red, _ = _reduced(w, perm)
+    if red is None:
         return None
-    red = (w + v[perm][:, None]) - v[None, :]
     return np.nonzero(red <= 4 * (f.err + f.err[r, perm][:, None]))
 
 
