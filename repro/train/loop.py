@@ -13,6 +13,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -279,6 +280,16 @@ def remove_stale_temps(run_dir) -> None:
             p.unlink(missing_ok=True)
 
 
+class _Drawn(NamedTuple):
+    """A step's draws for this rank: generator, N, batch (device and host), labels, objective draws."""
+    g: torch.Generator
+    n: int
+    x0: torch.Tensor
+    x0_host: torch.Tensor
+    labels: torch.Tensor | None
+    draws: dict
+
+
 def _make_step(row, f, fwd, opt, ema, objective, data, dim, total, dev, rank, world, local, micro):
     """Build the per-step closure: draw, forward, backward, all-reduce, optimiser, EMA."""
     use_bf16 = row.runtime.bf16 and dev.type == "cuda"
@@ -303,7 +314,7 @@ def _make_step(row, f, fwd, opt, ema, objective, data, dim, total, dev, rank, wo
         lo = rank * local
         draws = {k: v[lo:lo + local] for k, v in draws.items()}
         labels = None if labels is None else labels[lo:lo + local]
-        return g, n, x0[lo:lo + local], x0_host[lo:lo + local], labels, draws
+        return _Drawn(g, n, x0[lo:lo + local], x0_host[lo:lo + local], labels, draws)
 
     def step_fn(step: int, idx: torch.Tensor, next_idx: torch.Tensor | None = None) -> torch.Tensor:
         """One step; with next_idx (step+1's indices), step+1's draws and OT pairs start now."""
@@ -312,14 +323,14 @@ def _make_step(row, f, fwd, opt, ema, objective, data, dim, total, dev, rank, wo
         # Every step's pairs come from the worker thread (solved ahead or now), so a resumed run's
         # first step computes them exactly where the uninterrupted run did.
         if mine is None and pairs is not None:
-            mine = (draw(step, idx),)
-            mine += (pairs.submit(mine[0][3], mine[0][5]["z"]),)
+            now = draw(step, idx)
+            mine = (now, pairs.submit(now.x0_host, now.draws["z"]))
         g, n, x0, _, labels, draws = mine[0] if mine else draw(step, idx)
         if mine:
             draws = dict(draws, zc=pairs.apply(draws["z"], mine[1]))
         if pairs is not None and next_idx is not None:      # before this step's kernels are queued
             nxt = draw(step + 1, next_idx)
-            ahead[step + 1] = (nxt, pairs.submit(nxt[3], nxt[5]["z"]))
+            ahead[step + 1] = (nxt, pairs.submit(nxt.x0_host, nxt.draws["z"]))
         c = build.c_at(row, n, dim)
         if micro < local and hasattr(objective, "whole_batch"):
             # OT pairs and the diffusion-term count over this rank's whole batch, then sliced:
